@@ -1,0 +1,380 @@
+"""Checks as data: every rule of the contract is a :class:`Check` with its id, level per platform release,
+the tasks and object types it applies to, and a function over a finished run that yields every violation.
+
+A check function never raises for bad input from an image: files are read through :class:`RunView`, which
+refuses symlinks and oversized files and turns parse errors into :class:`Artefact` problems that exactly one
+check (the one owning the file) reports; every other check of that file is then skipped.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import os
+import stat
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..model import ObjectType, RunOutcome, Task
+from ..platform import LATEST, RELEASES, Release, ReleaseRange
+
+MAX_ARTEFACT_BYTES = 64 * 1024 * 1024  # result files larger than this are refused, not read
+MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
+
+
+class Level(enum.StrEnum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+
+
+class Area(enum.StrEnum):
+    """Contract areas, one module each under ``contracts/``."""
+
+    IMAGE = "image"
+    LIFECYCLE = "lifecycle"
+    MONITOR = "monitor"
+    TRAINING = "training"
+    INFER = "infer"
+    MINING = "mining"
+
+
+ALL_TASKS = frozenset(Task)
+ALL_OBJECT_TYPES = frozenset(ObjectType)
+DETECTION_ONLY = frozenset({ObjectType.DETECTION})
+COCO_TYPES = frozenset({ObjectType.SEMANTIC_SEGMENTATION, ObjectType.INSTANCE_SEGMENTATION, ObjectType.MULTI_MODAL})
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One thing wrong in one place. ``fix`` tells the image author what to change."""
+
+    rule: str
+    message: str
+    file: str = ""  # container path, e.g. /out/models/result.yaml
+    where: str = ""  # line number or key path
+    found: str = ""
+    expected: str = ""
+    fix: str = ""
+    lost: int | None = None  # for silent data loss: how many records the platform drops
+    level: Level = Level.MUST  # filled in by the judge from the check's level for the release
+
+    def render(self) -> str:
+        loc = self.file + (f":{self.where}" if self.where else "") if self.file else self.where
+        parts = [f"[{self.rule} {self.level}] {self.message}"]
+        if loc:
+            parts.append(f"    at: {loc}")
+        if self.found:
+            parts.append(f"    found: {self.found}")
+        if self.expected:
+            parts.append(f"    expected: {self.expected}")
+        if self.lost is not None:
+            parts.append(f"    silently lost by the platform: {self.lost}")
+        if self.fix:
+            parts.append(f"    fix: {self.fix}")
+        return "\n".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+        d["level"] = str(self.level)
+        return d
+
+
+CheckFunc = Callable[["RunView"], Iterable[Violation]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule of the contract, executable.
+
+    ``levels`` maps release ranges to the level on those releases; releases in no range are not subject to
+    the rule (the check is *not applicable* there).
+    """
+
+    rule: str
+    title: str
+    area: Area
+    levels: tuple[tuple[ReleaseRange, Level], ...]
+    func: CheckFunc
+    tasks: frozenset[Task] = ALL_TASKS
+    object_types: frozenset[ObjectType] = ALL_OBJECT_TYPES
+    needs_success: bool = True  # judged only when the container exited 0 (output contracts)
+
+    def level_on(self, release: Release) -> Level | None:
+        for span, level in self.levels:
+            if release in span:
+                return level
+        return None
+
+    def applies_to(self, view: RunView) -> bool:
+        return bool(self.tasks & view.outcome.shape.tasks) and view.outcome.object_type in self.object_types
+
+    @property
+    def default_level(self) -> Level:
+        return self.level_on(LATEST) or self.levels[-1][1]
+
+    def describe_levels(self) -> str:
+        return "; ".join(f"{lvl} on {span}" for span, lvl in self.levels)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    rule: str,
+    title: str,
+    *,
+    area: Area,
+    level: Level | None = None,
+    levels: dict[str, Level] | None = None,
+    tasks: Iterable[Task] = ALL_TASKS,
+    object_types: Iterable[ObjectType] = ALL_OBJECT_TYPES,
+    needs_success: bool = True,
+) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check. Give ``level`` (all releases) or ``levels`` ({"2.1-2.3": MUST, "2.4+": SHOULD})."""
+    if (level is None) == (levels is None):
+        raise TypeError(f"{rule}: give exactly one of level= or levels=")
+    spans = ((ReleaseRange.parse("all"), level),) if level is not None else tuple(
+        (ReleaseRange.parse(k), v) for k, v in (levels or {}).items()
+    )
+
+    def register(func: CheckFunc) -> CheckFunc:
+        if rule in REGISTRY:
+            raise ValueError(f"check {rule} registered twice")
+        REGISTRY[rule] = Check(
+            rule=rule, title=title, area=area, levels=tuple((s, lv) for s, lv in spans if lv is not None),
+            func=func, tasks=frozenset(tasks), object_types=frozenset(object_types), needs_success=needs_success,
+        )
+        return func
+
+    return register
+
+
+# --------------------------------------------------------------------------------------------------------
+# Reading what the image wrote, defensively
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """A file the image wrote, read defensively: ``value`` is set when it parsed, else ``problem`` says why."""
+
+    container_path: str
+    exists: bool
+    value: Any = None
+    problem: str = ""
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.exists and not self.problem
+
+
+def read_text(host: Path, container_path: str, max_bytes: int = MAX_ARTEFACT_BYTES) -> Artefact:
+    """Read a result file without trusting it: no symlinks, no special files, bounded size, lenient UTF-8."""
+    try:
+        st = os.lstat(host)
+    except FileNotFoundError:
+        return Artefact(container_path, exists=False, problem="the file does not exist")
+    except OSError as exc:
+        return Artefact(container_path, exists=False, problem=f"cannot stat the file: {exc}")
+    if stat.S_ISLNK(st.st_mode):
+        return Artefact(container_path, exists=True, problem=f"is a symlink (to {os.readlink(host)!r}); "
+                        "the platform copies files, so write a regular file")
+    if not stat.S_ISREG(st.st_mode):
+        return Artefact(container_path, exists=True, problem="is not a regular file")
+    if st.st_size > max_bytes:
+        return Artefact(container_path, exists=True,
+                        problem=f"is {st.st_size} bytes, over the {max_bytes} bytes this suite reads")
+    try:
+        data = host.read_bytes()
+    except OSError as exc:
+        return Artefact(container_path, exists=True, problem=f"cannot be read: {exc}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Artefact(container_path, exists=True, problem=f"is not UTF-8 text ({exc})")
+    return Artefact(container_path, exists=True, value=text, text=text)
+
+
+def parse_yaml(art: Artefact) -> Artefact:
+    if not art.ok:
+        return art
+    try:
+        value = yaml.safe_load(art.text)
+    except yaml.YAMLError as exc:
+        return Artefact(art.container_path, True, problem=f"is not valid YAML: {' '.join(str(exc).split())}",
+                        text=art.text)
+    return Artefact(art.container_path, True, value=value, text=art.text)
+
+
+def parse_json(art: Artefact) -> Artefact:
+    if not art.ok:
+        return art
+    try:
+        value = json.loads(art.text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return Artefact(art.container_path, True, problem=f"is not valid JSON: {exc}", text=art.text)
+    return Artefact(art.container_path, True, value=value, text=art.text)
+
+
+def short(value: Any, limit: int = 120) -> str:
+    """A value as a message shows it: repr, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def index_lines(text: str) -> list[str]:
+    return [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()]
+
+
+class RunView:
+    """A finished run as the checks see it: the outcome plus lazily parsed artefacts and workspace facts."""
+
+    def __init__(self, outcome: RunOutcome, release: Release = LATEST) -> None:
+        self.outcome = outcome
+        self.release = release
+
+    # -- the workspace (/in) that was given ---------------------------------------------------------------
+    def in_path(self, container_path: str) -> Path:
+        return self.outcome.in_dir / container_path.removeprefix("/in/").lstrip("/")
+
+    def out_path(self, container_path: str) -> Path:
+        return self.outcome.out_dir / container_path.removeprefix("/out").lstrip("/")
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        value = yaml.safe_load((self.outcome.in_dir / "config.yaml").read_text())
+        return value if isinstance(value, dict) else {}
+
+    @cached_property
+    def env(self) -> dict[str, Any]:
+        value = yaml.safe_load((self.outcome.in_dir / "env.yaml").read_text())
+        return value if isinstance(value, dict) else {}
+
+    @cached_property
+    def class_names(self) -> list[str]:
+        return [str(c) for c in self.config.get("class_names") or []]
+
+    @cached_property
+    def candidates(self) -> list[str]:
+        """Container paths listed in /in/candidate-index.tsv (mining and infer runs)."""
+        p = self.outcome.in_dir / "candidate-index.tsv"
+        return [ln.split("\t")[0] for ln in index_lines(p.read_text())] if p.exists() else []
+
+    @cached_property
+    def candidate_sizes(self) -> dict[str, tuple[int, int]]:
+        """basename -> (width, height) of each candidate image, read from /in/assets."""
+        from PIL import Image
+
+        sizes: dict[str, tuple[int, int]] = {}
+        for cpath in self.candidates:
+            try:
+                with Image.open(self.in_path(cpath)) as im:
+                    sizes[os.path.basename(cpath)] = im.size
+            except Exception:  # a deliberately corrupt candidate: no size known
+                continue
+        return sizes
+
+    # -- what the image wrote (/out) ---------------------------------------------------------------------
+    @cached_property
+    def monitor(self) -> Artefact:
+        return read_text(self.outcome.out_dir / "monitor.txt", "/out/monitor.txt")
+
+    @cached_property
+    def result_yaml(self) -> Artefact:
+        return parse_yaml(read_text(self.outcome.out_dir / "models" / "result.yaml", "/out/models/result.yaml"))
+
+    @cached_property
+    def infer_result(self) -> Artefact:
+        return parse_json(read_text(self.outcome.out_dir / "infer-result.json", "/out/infer-result.json"))
+
+    @cached_property
+    def mining_result(self) -> Artefact:
+        return read_text(self.outcome.out_dir / "result.tsv", "/out/result.tsv")
+
+    @cached_property
+    def log_lines(self) -> list[str]:
+        art = read_text(self.outcome.log_path, "/out/ymir-executor-out.log")
+        return art.text.splitlines() if art.ok else []
+
+
+# --------------------------------------------------------------------------------------------------------
+# Judging
+# --------------------------------------------------------------------------------------------------------
+
+
+class Status(enum.StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"  # violations found
+    NOT_APPLICABLE = "not-applicable"  # the rule does not exist on this release / task / object type
+    NOT_EVALUATED = "not-evaluated"  # the run did not get far enough to judge this rule
+
+
+@dataclass
+class Finding:
+    """The verdict of one check on one run, on one release."""
+
+    check: Check
+    status: Status
+    level: Level | None
+    violations: list[Violation] = field(default_factory=list)
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.check.rule, "title": self.check.title, "area": str(self.check.area),
+            "status": str(self.status), "level": str(self.level) if self.level else None,
+            "reason": self.reason, "violations": [v.to_json() for v in self.violations],
+        }
+
+
+def evaluate(chk: Check, view: RunView) -> Finding:
+    level = chk.level_on(view.release)
+    if level is None:
+        return Finding(chk, Status.NOT_APPLICABLE, None, reason=f"rule not in platform {view.release}")
+    if not chk.applies_to(view):
+        return Finding(chk, Status.NOT_APPLICABLE, level, reason="not for this task or object type")
+    if chk.needs_success and not view.outcome.succeeded:
+        why = "the container timed out" if view.outcome.timed_out else f"the container exited {view.outcome.exit_code}"
+        return Finding(chk, Status.NOT_EVALUATED, level, reason=why)
+    try:
+        found = list(chk.func(view))
+    except Exception as exc:  # a bug in a check must not hide the others; report it loudly
+        found = [Violation(chk.rule, f"internal error in ymir-conformance while checking: {exc!r}",
+                           fix="report this to the ymir-conformance maintainers with the run's workspace")]
+    violations = [Violation(**{**v.__dict__, "level": level}) for v in found]
+    return Finding(chk, Status.FAILED if violations else Status.PASSED, level, violations)
+
+
+def judge(outcome: RunOutcome, release: Release = LATEST, areas: Iterable[Area] | None = None) -> list[Finding]:
+    """Run every registered check (optionally of some areas) over a finished run, for one platform release."""
+    from . import load_all
+
+    load_all()
+    view = RunView(outcome, release)
+    wanted = set(areas) if areas is not None else set(Area)
+    return [evaluate(c, view) for c in sorted(REGISTRY.values(), key=rule_sort_key) if c.area in wanted]
+
+
+def judge_releases(outcome: RunOutcome, releases: Iterable[Release] = RELEASES) -> dict[Release, list[Finding]]:
+    return {r: judge(outcome, r) for r in releases}
+
+
+def rule_sort_key(c: Check) -> tuple[int, str, int]:
+    prefix, _, num = c.rule.partition("-")
+    order = ["IM", "LC", "V1", "IN", "MON", "TR", "INF", "MIN"]
+    digits = "".join(ch for ch in num if ch.isdigit())
+    return (order.index(prefix) if prefix in order else 99, prefix, int(digits or 0))
+
+
+def cap(violations: Iterator[Violation] | list[Violation], limit: int = MAX_LINES_REPORTED) -> Iterator[Violation]:
+    """Yield at most ``limit`` violations of one kind, then one that counts the rest."""
+    items = list(violations)
+    yield from items[:limit]
+    if len(items) > limit:
+        first = items[0]
+        yield Violation(first.rule, f"... and {len(items) - limit} more like the above", file=first.file)
