@@ -1,0 +1,79 @@
+"""``python -m ymir_conformance`` (also the ``ymir-conformance`` command).
+
+* ``judge --in DIR --out DIR``: judge an existing /in + /out pair from your own run, no Docker needed.
+* ``rules``: the catalogue. To run an image: ``pytest --image=IMG [--ymir-keep]`` (keeps the workspaces).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from .contracts import REGISTRY, load_all
+from .contracts.base import Finding, Level, Status, judge
+from .model import ObjectType, RunOutcome, TaskShape
+from .platform import LATEST, RELEASES, Release
+
+
+def outcome_from_dirs(in_dir: Path, out_dir: Path, exit_code: int, object_type: int | None) -> RunOutcome:
+    """Reconstruct what a run was asked to do from its /in (env.yaml flags, config.yaml object_type)."""
+    env = yaml.safe_load((in_dir / "env.yaml").read_text()) or {}
+    cfg = yaml.safe_load((in_dir / "config.yaml").read_text()) or {}
+    from .model import Task
+
+    tasks = [t for t, flag in ((Task.TRAINING, "run_training"), (Task.MINING, "run_mining"), (Task.INFER, "run_infer"))
+             if env.get(flag)]
+    ot = ObjectType(object_type or int(cfg.get("object_type", 2)))
+    return RunOutcome(image="(external run)", shape=TaskShape.of(*tasks), object_type=ot, in_dir=in_dir,
+                      out_dir=out_dir, exit_code=exit_code, timed_out=False, duration_s=0.0, user="?",
+                      label="external")
+
+
+def print_findings(findings: list[Finding], release: Release) -> int:
+    failed = [f for f in findings if f.status is Status.FAILED]
+    for f in failed:
+        for v in f.violations:
+            print(v.render())
+    must = [f for f in failed if f.level is Level.MUST]
+    passed = sum(f.status is Status.PASSED for f in findings)
+    print(f"\nplatform {release}: {passed} rule(s) passed, {len(must)} MUST and {len(failed) - len(must)} SHOULD "
+          f"rule(s) broken, {sum(f.status is Status.NOT_EVALUATED for f in findings)} not evaluated")
+    return 1 if must else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ymir_conformance", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    j = sub.add_parser("judge", help="judge an existing /in + /out pair without Docker")
+    j.add_argument("--in", dest="in_dir", type=Path, required=True)
+    j.add_argument("--out", dest="out_dir", type=Path, required=True)
+    j.add_argument("--exit-code", type=int, default=0, help="the container's exit code (default 0)")
+    j.add_argument("--object-type", type=int, default=None, help="2, 3 or 4 (default: config.yaml or 2)")
+    j.add_argument("--platform", default=str(LATEST), help="release to judge against (default %(default)s)")
+    j.add_argument("--json", action="store_true", help="print findings as JSON")
+    sub.add_parser("rules", help="list the rule catalogue")
+    args = p.parse_args(argv)
+    if args.cmd == "rules":
+        from .image import IMAGE_CHECKS
+
+        load_all()
+        for chk in [*IMAGE_CHECKS.values(), *REGISTRY.values()]:
+            print(f"{chk.rule:<7} {chk.area:<10} {chk.describe_levels():<28} {chk.title}")
+        return 0
+    release = Release.parse(args.platform)
+    outcome = outcome_from_dirs(args.in_dir, args.out_dir, args.exit_code, args.object_type)
+    findings = judge(outcome, release)
+    if args.json:
+        print(json.dumps([f.to_json() for f in findings], indent=2))
+        return 1 if any(f.status is Status.FAILED and f.level is Level.MUST for f in findings) else 0
+    return print_findings(findings, release)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["main", "outcome_from_dirs", "RELEASES"]

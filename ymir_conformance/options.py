@@ -1,0 +1,264 @@
+"""Command-line and ini options (one ``ymir`` group), validated at parse time, resolved once into :class:`Settings`.
+
+Precedence: command line > ini file > profile default. Every option has an ini twin sharing its help text.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .errors import SettingsError
+from .platform import LATEST, RELEASES, Release, ReleaseRange
+
+PROFILES = ("quick", "standard", "certify")
+TASKS = ("training", "retraining", "infer", "infer-nonbest", "single-image-infer", "mining", "mining+infer",
+         "negative")
+NO_ROOT_UID = "12345:12345"  # a uid:gid with no passwd entry in any image (LC-09)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Time budgets per task run, in seconds (contract §7 has no deadline: these are the certification policy)."""
+
+    total_s: float
+    first_progress_s: float
+    heartbeat_s: float
+
+
+PROFILE_BUDGETS = {
+    "quick": Budget(total_s=300, first_progress_s=60, heartbeat_s=120),
+    "standard": Budget(total_s=900, first_progress_s=120, heartbeat_s=300),
+    "certify": Budget(total_s=3600, first_progress_s=180, heartbeat_s=600),
+}
+PROFILE_TASKS = {
+    "quick": ("training", "infer", "mining", "mining+infer"),
+    "standard": ("training", "retraining", "infer", "infer-nonbest", "single-image-infer", "mining", "mining+infer"),
+    "certify": TASKS,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved once per session; stored in ``config.stash[SETTINGS_KEY]``."""
+
+    images: tuple[str, ...] = ()
+    profile: str = "quick"
+    formats: tuple[str, ...] = ()  # empty: every format valid for the image's object types (quick: one)
+    tasks: tuple[str, ...] = PROFILE_TASKS["quick"]
+    gpu_ids: tuple[str, ...] = ()  # host GPU ids; empty = CPU mode (gpu_id: '')
+    user: str = NO_ROOT_UID
+    allow_network: bool = False
+    budget: Budget = PROFILE_BUDGETS["quick"]
+    seed: int = 0
+    keep: bool = False
+    workdir: Path | None = None
+    releases: tuple[Release, ...] = (LATEST,)
+    report_dir: Path | None = None
+    strict: bool = False  # SHOULD violations fail too (compliance level "should")
+    diagnose: bool = True  # on failure, re-run as root / with network to name LC-09 / LC-10
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_release(self) -> Release:
+        """The release pass/fail is decided on: the newest selected one."""
+        return max(self.releases)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+# -- validators: each raises SettingsError naming the bad value and where it came from ----------------------
+
+def parse_profile(value: str, where: str) -> str:
+    if value not in PROFILES:
+        raise SettingsError(f"{where}: profile {value!r} is not one of {', '.join(PROFILES)}")
+    return value
+
+
+def parse_list(value: str | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    return tuple(p.strip() for item in items for p in str(item).split(",") if p.strip())
+
+
+def parse_tasks(value: str | list[str] | None, where: str) -> tuple[str, ...]:
+    tasks = parse_list(value)
+    bad = [t for t in tasks if t not in TASKS]
+    if bad:
+        raise SettingsError(f"{where}: unknown task(s) {', '.join(bad)}; choose from {', '.join(TASKS)}")
+    return tasks
+
+
+def parse_gpus(value: str | None, where: str) -> tuple[str, ...]:
+    if value is None or value.strip().lower() in ("", "none", "cpu"):
+        return ()
+    ids = parse_list(value)
+    bad = [i for i in ids if not i.isdigit()]
+    if bad or len(set(ids)) != len(ids):
+        raise SettingsError(f"{where}: {value!r} is not a comma-separated list of distinct host GPU ids like 0,1")
+    return ids
+
+
+def parse_user(value: str | None, where: str) -> str:
+    v = (value or "auto").strip()
+    if v == "auto":
+        uid, gid = os.getuid(), os.getgid()
+        return NO_ROOT_UID if uid == 0 else f"{uid}:{gid}"
+    if v == "current":
+        return f"{os.getuid()}:{os.getgid()}"
+    if v == "root":
+        return "0:0"
+    parts = v.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise SettingsError(f"{where}: {value!r} is not auto, current, root, or a numeric uid:gid like 1000:1000")
+    return v
+
+
+def parse_seconds(value: str | None, where: str) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        s = float(value)
+    except ValueError:
+        raise SettingsError(f"{where}: {value!r} is not a number of seconds") from None
+    if s <= 0:
+        raise SettingsError(f"{where}: {value!r} must be a positive number of seconds")
+    return s
+
+
+def parse_int(value: str | None, where: str, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{where}: {value!r} is not an integer") from None
+
+
+def parse_releases(value: str | None, where: str) -> tuple[Release, ...]:
+    v = (value or str(LATEST)).strip()
+    try:
+        if v == "all":
+            return RELEASES
+        out: list[Release] = []
+        for part in parse_list(v):
+            out.extend(ReleaseRange.parse(part).releases())
+        return tuple(sorted(set(out)))
+    except ValueError as exc:
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+# -- registration ----------------------------------------------------------------------------------------
+
+OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
+    # (flag, ini name, argparse kwargs, help)
+    ("--image", "ymir_images", {"action": "append", "metavar": "REPO:TAG"},
+     "executor image to certify (repeatable: the suite is parametrized over images). Never pulled: the image "
+     "must be in the local engine. With --image and no test paths, the shipped conformance suite is collected."),
+    ("--ymir-profile", "ymir_profile", {"metavar": "NAME"},
+     "quick | standard | certify: datasets, formats, tasks and time budgets. certify may skip nothing the "
+     "image declares. Default: quick."),
+    ("--ymir-formats", "ymir_formats", {"metavar": "LIST"},
+     "comma-separated export formats to train on (e.g. det-voc,det-ark); default: quick = the template's "
+     "export_format, standard/certify = every format valid for the image's object types."),
+    ("--ymir-tasks", "ymir_tasks", {"metavar": "LIST"},
+     f"comma-separated task shapes to run, from: {', '.join(TASKS)}. Default: by profile."),
+    ("--ymir-gpus", "ymir_gpus", {"metavar": "IDS"},
+     "host GPU ids to hand to the image (e.g. 0,1): a device request for those GPUs and gpu_id: '0,1', "
+     "gpu_count: 2 in config.yaml. Default: none = CPU mode (gpu_id: '')."),
+    ("--ymir-user", "ymir_user", {"metavar": "UID:GID"},
+     "--user for task containers: auto (default: your uid:gid, or 12345:12345 with no passwd entry when you "
+     "are root), current, root, or a numeric uid:gid."),
+    ("--ymir-allow-network", "ymir_allow_network", {"action": "store_true", "default": None},
+     "run task containers on the default bridge network instead of --network none."),
+    ("--ymir-budget-total", "ymir_budget_total", {"metavar": "SECONDS"},
+     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). The "
+     "container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
+    ("--ymir-budget-first-progress", "ymir_budget_first_progress", {"metavar": "SECONDS"},
+     "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180)."),
+    ("--ymir-budget-heartbeat", "ymir_budget_heartbeat", {"metavar": "SECONDS"},
+     "budget for the longest gap between monitor.txt updates (default by profile: 120 / 300 / 600)."),
+    ("--ymir-seed", "ymir_seed", {"metavar": "INT"},
+     "seed of every synthetic dataset (default 0); shown in the report header so runs reproduce."),
+    ("--ymir-keep", "ymir_keep", {"action": "store_true", "default": None},
+     "keep workspaces and stopped containers for debugging; their paths and names are printed."),
+    ("--ymir-workdir", "ymir_workdir", {"metavar": "DIR"},
+     "where workspaces and the trained-model cache live (default: .ymir-work under the rootdir)."),
+    ("--ymir-platform", "ymir_platform", {"metavar": "RELEASE"},
+     f"platform release(s) to judge against: one of {', '.join(str(r) for r in RELEASES)}, a range such as "
+     f"2.1-2.3, or all (a compatibility table). Default: {LATEST} (certify profile: all)."),
+    ("--ymir-report-dir", "ymir_report_dir", {"metavar": "DIR"},
+     "write the certification report there: report.json, certificate.html (self-contained) and the "
+     "workspace-independent run logs."),
+    ("--ymir-strict", "ymir_strict", {"action": "store_true", "default": None},
+     "fail on SHOULD-level violations too (default: they are warnings and appear in the report)."),
+]
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ymir", "ymir-conformance: certify YMIR executor images")
+    for flag, ini, kwargs, help_ in OPTIONS:
+        kw = dict(kwargs)
+        dest = ini if flag != "--image" else "ymir_images"
+        group.addoption(flag, dest=dest, help=help_, **kw)
+        ini_type = "linelist" if kw.get("action") == "append" else ("bool" if kw.get("action") == "store_true" else "string")
+        parser.addini(ini, help=help_, type=ini_type, default=[] if ini_type == "linelist" else None)
+
+
+def _get(config: pytest.Config, ini: str) -> tuple[Any, str]:
+    value = config.getoption(ini, default=None)
+    if value not in (None, []):
+        flag = next(f for f, i, _, _ in OPTIONS if i == ini)
+        return value, flag
+    ini_value = config.getini(ini)
+    return (ini_value if ini_value not in (None, [], "") else None), f"ini option {ini}"
+
+
+def resolve(config: pytest.Config) -> Settings:
+    """Build the frozen :class:`Settings` from command line and ini (raises SettingsError on a bad value)."""
+    images_v, _ = _get(config, "ymir_images")
+    profile_v, where = _get(config, "ymir_profile")
+    profile = parse_profile(profile_v or "quick", where)
+    tasks_v, where = _get(config, "ymir_tasks")
+    tasks = parse_tasks(tasks_v, where) or PROFILE_TASKS[profile]
+    formats_v, _ = _get(config, "ymir_formats")
+    gpus_v, where = _get(config, "ymir_gpus")
+    user_v, where_user = _get(config, "ymir_user")
+    base = PROFILE_BUDGETS[profile]
+    budget = Budget(
+        total_s=parse_seconds(*_get(config, "ymir_budget_total")) or base.total_s,
+        first_progress_s=parse_seconds(*_get(config, "ymir_budget_first_progress")) or base.first_progress_s,
+        heartbeat_s=parse_seconds(*_get(config, "ymir_budget_heartbeat")) or base.heartbeat_s,
+    )
+    platform_v, where_platform = _get(config, "ymir_platform")
+    releases = parse_releases(platform_v or ("all" if profile == "certify" else None), where_platform)
+    workdir_v, _ = _get(config, "ymir_workdir")
+    report_v, _ = _get(config, "ymir_report_dir")
+    seed_v, where_seed = _get(config, "ymir_seed")
+    return Settings(
+        images=tuple(parse_list(images_v)),
+        profile=profile,
+        formats=parse_list(formats_v),
+        tasks=tasks,
+        gpu_ids=parse_gpus(gpus_v, where),
+        user=parse_user(user_v, where_user),
+        allow_network=parse_bool(_get(config, "ymir_allow_network")[0] or False),
+        budget=budget,
+        seed=parse_int(seed_v, where_seed, 0),
+        keep=parse_bool(_get(config, "ymir_keep")[0] or False),
+        workdir=Path(workdir_v).resolve() if workdir_v else Path(str(config.rootpath)) / ".ymir-work",
+        releases=releases,
+        report_dir=Path(report_v).resolve() if report_v else None,
+        strict=parse_bool(_get(config, "ymir_strict")[0] or False),
+    )

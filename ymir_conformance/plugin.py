@@ -1,0 +1,231 @@
+"""The pytest11 entry point: hooks only; the work is delegated.
+
+Without ``--image`` (or the ``ymir_images`` ini value) the plugin adds its options and markers and nothing
+else: a normal pytest run is unchanged.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .contracts.base import Area, Finding, Level, RunView, Status, judge
+from .errors import ConformanceError, SettingsError, ShouldViolationWarning
+from .options import Settings, add_options, resolve
+from .platform import Release
+from .session import Conductor, RunRecord, RunSpec, families, plan
+from .verdict import Ledger, must_and_should
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+SESSION_KEY = pytest.StashKey["YmirSession"]()
+SUITE_DIR = Path(__file__).parent / "suite"
+
+# which suite test judges which areas, and for which task kinds
+TEST_AREAS: dict[str, tuple[tuple[Area, ...], tuple[str, ...] | None]] = {
+    "test_lifecycle": ((Area.LIFECYCLE,), None),
+    "test_monitor": ((Area.MONITOR,), None),
+    "test_training_result": ((Area.TRAINING,), ("training", "retraining")),
+    "test_infer_result": ((Area.INFER,), ("infer", "infer-nonbest", "single-image-infer", "mining+infer")),
+    "test_mining_result": ((Area.MINING,), ("mining", "mining+infer")),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gpu: needs a Docker engine with an NVIDIA GPU runtime (skipped elsewhere)")
+    config.addinivalue_line("markers", "ymir_area(name): the contract area a conformance test judges")
+    try:
+        settings = resolve(config)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    if not settings.images:
+        return
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        config.args = [str(SUITE_DIR)]
+    session = YmirSession(config, settings)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "ymir-conformance-session")
+
+
+class YmirSession:
+    """Session state, registered only when images are given."""
+
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.session_id = uuid.uuid4().hex[:12]
+        self.ledger = Ledger(releases=settings.releases)
+        self._conductor: Conductor | None = None
+        self.specs: list[RunSpec] | None = None
+        self.families = families(settings.releases)
+
+    @property
+    def conductor(self) -> Conductor:
+        if self._conductor is None:
+            from .runner import client
+
+            workdir = (self.settings.workdir or Path(".ymir-work")) / self.session_id
+            self._conductor = Conductor(client(), self.settings, workdir, self.session_id)
+        return self._conductor
+
+    def all_specs(self) -> list[RunSpec]:
+        if self.specs is None:
+            try:
+                infos = [self.conductor.info(img) for img in self.settings.images]
+            except ConformanceError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            for info in infos:
+                self.ledger.images[info.image] = info
+            self.specs = plan(infos, self.settings)
+        return self.specs
+
+    # -- hooks ----------------------------------------------------------------------------------------------
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        s = self.settings
+        lines = [f"ymir-conformance: profile {s.profile}, seed {s.seed}, platform "
+                 f"{', '.join(str(r) for r in s.releases)}, user {s.user}, "
+                 f"{'GPUs ' + ','.join(s.gpu_ids) if s.gpu_ids else 'CPU mode'}, "
+                 f"network {'allowed' if s.allow_network else 'none'}"]
+        try:
+            self.all_specs()
+        except pytest.UsageError as exc:
+            return lines + [f"ymir-conformance: {exc}"]
+        for info in self.ledger.images.values():
+            types = ", ".join(f"{t.name.lower()} ({int(t)}): {'/'.join(k.value for k in info.declared_tasks(t)) or 'no tasks'}"
+                              for t in info.object_types)
+            lines.append(f"image {info.image} id {info.short_id}: {types}")
+        return lines
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        name = metafunc.function.__name__
+        if "ymir_image" in metafunc.fixturenames:
+            images = list(self.settings.images)
+            metafunc.parametrize("ymir_image", images, ids=[i.rsplit("/", 1)[-1] for i in images] if len(images) > 1
+                                 else ["image"])
+        if "ymir_spec" in metafunc.fixturenames:
+            areas, kinds = TEST_AREAS.get(name, ((), None))
+            specs = [s for s in self.all_specs() if kinds is None or s.kind in kinds]
+            if not specs:
+                metafunc.parametrize("ymir_spec", [pytest.param(None, marks=pytest.mark.skip(
+                    reason="no task run of this kind was planned for the image(s) (templates, --ymir-tasks)"))],
+                    ids=["none"])
+                return
+            ids = [s.id if name != "test_lifecycle" and name != "test_monitor" or s.kind != "training"
+                   else f"training-{s.id}" for s in specs]
+            metafunc.parametrize("ymir_spec", specs, ids=ids)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # outer guard: pytest-timeout; a test may trigger training + retries before its own run
+        guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
+        for item in items:
+            if item.get_closest_marker("timeout") is None and "ymir_spec" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.timeout(guard))
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .report.terminal import render_summary
+
+        if self.specs is None:
+            return
+        terminalreporter.write_sep("=", "ymir-conformance verdict")
+        for line in render_summary(self.ledger, self.settings):
+            terminalreporter.write_line(line)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self._conductor is None:
+            return
+        from .report import write_reports
+        from .runner import reap
+
+        self.ledger.container_runs = self._conductor.container_runs
+        for rec in self._conductor.records.values():
+            self.ledger.records[rec.spec.id] = rec
+        if self.settings.report_dir is not None:
+            write_reports(self.ledger, self.settings, self.settings.report_dir)
+        if self.settings.keep:
+            self.config.get_terminal_writer().line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}")
+        else:
+            reap(self._conductor.cl, self.session_id)
+            self._conductor.cleanup()
+
+    # -- used by the suite ----------------------------------------------------------------------------------
+    def run(self, spec: RunSpec) -> RunRecord:
+        return self.conductor.get(spec)
+
+    def judge_area(self, spec: RunSpec, record: RunRecord, areas: tuple[Area, ...], subject_area: str,
+                   record_property: Any) -> None:
+        if record.outcome is None:
+            pytest.skip(record.skipped)
+        members = self.families.get(spec.release, (spec.release,))
+        per_release = {r: judge(record.outcome, r, areas) for r in members}
+        self.ledger.add(spec.image, spec.id, subject_area, per_release)
+        target = max(members)
+        conclude(per_release[target], target, self.settings, record_property,
+                 context=f"{spec.kind} run {spec.id} ({record.outcome.argv and ' '.join(record.outcome.argv)})",
+                 log=_tail(record))
+
+    def judge_image(self, image: str, record_property: Any) -> None:
+        info = self.conductor.info(image)
+        per_release = {r: info.findings(r) for r in self.settings.releases}
+        self.ledger.add(image, "image", "image", per_release)
+        target = self.settings.target_release
+        conclude(per_release[target], target, self.settings, record_property, context=f"image {image}", log="")
+
+
+def _tail(record: RunRecord, n: int = 15) -> str:
+    if record.outcome is None:
+        return ""
+    try:
+        lines = record.outcome.log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-n:])
+
+
+def conclude(findings: list[Finding], release: Release, settings: Settings, record_property: Any, context: str,
+             log: str) -> None:
+    """Turn findings into the test's outcome: fail on MUST (and SHOULD with --ymir-strict), warn on SHOULD."""
+    must, should = must_and_should(findings)
+    for f in findings:
+        if f.status is not Status.NOT_APPLICABLE:
+            record_property(f"{f.check.rule}", f"{f.status}" + (f" ({f.level})" if f.level else ""))
+    blocking = must + (should if settings.strict else [])
+    if blocking:
+        text = [f"{len(blocking)} rule(s) broken on platform {release} by {context}:", ""]
+        for f in blocking:
+            text += [v.render() for v in f.violations]
+        if should and not settings.strict:
+            text += ["", "also (SHOULD, not failing):"] + [v.render() for f in should for v in f.violations]
+        if log:
+            text += ["", "last lines of /out/ymir-executor-out.log:", log]
+        pytest.fail("\n".join(text), pytrace=False)
+    if should:
+        warnings.warn(ShouldViolationWarning(
+            f"SHOULD-level rule(s) broken on platform {release} by {context}:\n"
+            + "\n".join(v.render() for f in should for v in f.violations)), stacklevel=2)
+    not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
+    if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
+        pytest.skip(f"not evaluated: {not_eval[0].reason} (see test_lifecycle for why)")
+
+
+@pytest.fixture
+def ymir(request: pytest.FixtureRequest) -> YmirSession:
+    """The ymir-conformance session: run specs, judge areas (only with --image)."""
+    session = request.config.stash.get(SESSION_KEY, None)
+    if session is None:
+        pytest.skip("ymir-conformance needs --image=REPO:TAG")
+    return session
+
+
+def _view(record: RunRecord) -> RunView | None:
+    return RunView(record.outcome) if record.outcome else None
+
+
+__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "os"]
