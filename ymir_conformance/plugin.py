@@ -5,7 +5,6 @@ else: a normal pytest run is unchanged.
 """
 from __future__ import annotations
 
-import os
 import uuid
 import warnings
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .contracts.base import Area, Finding, Level, RunView, Status, judge
+from .contracts.base import Area, Finding, Level, Status, judge
 from .errors import ConformanceError, SettingsError, ShouldViolationWarning
 from .options import Settings, add_options, resolve
 from .platform import Release
@@ -51,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE_DIR)]
     session = YmirSession(config, settings)
+    try:  # fail fast, before collection, on a missing engine or image
+        from .runner import ensure_image
+
+        for image in settings.images:
+            ensure_image(session.conductor.cl, image)
+    except ConformanceError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
 
@@ -224,8 +230,4 @@ def ymir(request: pytest.FixtureRequest) -> YmirSession:
     return session
 
 
-def _view(record: RunRecord) -> RunView | None:
-    return RunView(record.outcome) if record.outcome else None
-
-
-__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "os"]
+__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude"]

@@ -1,0 +1,88 @@
+"""Every fixture image is caught by exactly the rules it breaks, and the references by none.
+
+The gallery files (fixtures/executors/{broken,environment}/gallery.yaml) declare, per image, the task shapes to
+run and the expected outcome: the MUST rules that must fail (and no other MUST rule may), and SHOULD rules that
+must be reported. ``expect_by_release`` gives expectations per platform release.
+"""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from ymir_conformance.contracts.base import Level, Status, judge
+from ymir_conformance.fixture_images import GALLERY_FILES, load_gallery
+from ymir_conformance.options import PROFILE_BUDGETS, Budget, Settings
+from ymir_conformance.platform import LATEST, Release
+from ymir_conformance.session import Conductor, plan
+
+ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
+REFERENCES = ["reference-det", "reference-semseg", "reference-instseg", "reference-multi"]
+
+
+def gallery() -> list[Any]:
+    params = []
+    for rel in GALLERY_FILES:
+        prefix = rel.split("/")[0]
+        for entry in load_gallery(ROOT, rel):
+            params.append(pytest.param(f"{prefix}-{entry['name']}", entry, id=f"{prefix}-{entry['name']}"))
+    return params
+
+
+def outcome_rules(cl: docker.DockerClient, tag: str, tmp_path: Path, entry: dict[str, Any],
+                  releases: tuple[Release, ...]) -> dict[Release, tuple[set[str], set[str]]]:
+    """Run the image like the suite does and return, per release, the (MUST, SHOULD) rule ids that failed."""
+    opts = entry.get("settings", {})
+    base = PROFILE_BUDGETS["quick"]
+    budget = Budget(total_s=float(opts.get("budget_total_s", base.total_s)),
+                    first_progress_s=float(opts.get("budget_first_progress_s", base.first_progress_s)),
+                    heartbeat_s=float(opts.get("budget_heartbeat_s", base.heartbeat_s)))
+    tasks = tuple(entry.get("tasks", ["training"]))
+    settings = Settings(images=(tag,), profile="quick", tasks=tasks, budget=budget, workdir=tmp_path,
+                        releases=releases)
+    conductor = Conductor(cl, settings, tmp_path, uuid.uuid4().hex[:12])
+    info = conductor.info(tag)
+    specs = plan([info], settings)
+    result: dict[Release, tuple[set[str], set[str]]] = {r: (set(), set()) for r in releases}
+    for release in releases:
+        for f in info.findings(release):
+            if f.status is Status.FAILED:
+                result[release][0 if f.level is Level.MUST else 1].add(f.check.rule)
+    for spec in specs:
+        record = conductor.get(spec)
+        if record.outcome is None:
+            continue
+        for release in releases:
+            for f in judge(record.outcome, release):
+                if f.status is Status.FAILED:
+                    result[release][0 if f.level is Level.MUST else 1].add(f.check.rule)
+    return result
+
+
+@pytest.mark.parametrize(("name", "entry"), gallery())
+def test_gallery_image_is_caught_by_exactly_its_rules(docker_client: docker.DockerClient, fixture_image: Any,
+                                                      tmp_path: Path, name: str, entry: dict[str, Any]) -> None:
+    tag = fixture_image(name)
+    by_release = {Release.parse(k): v for k, v in (entry.get("expect_by_release") or {}).items()} or \
+        {LATEST: entry.get("expect", {})}
+    found = outcome_rules(docker_client, tag, tmp_path, entry, tuple(sorted(by_release)))
+    for release, expect in by_release.items():
+        must, should = found[release]
+        want_must = set(expect.get("must") or [])
+        want_should = set(expect.get("should") or [])
+        assert must == want_must, (f"{name} on platform {release}: MUST rules failed {sorted(must)}, expected exactly "
+                                   f"{sorted(want_must)}")
+        assert want_should <= should, (f"{name} on platform {release}: SHOULD rules failed {sorted(should)}, expected "
+                                       f"at least {sorted(want_should)}")
+
+
+@pytest.mark.parametrize("name", REFERENCES)
+def test_reference_images_trip_nothing(docker_client: docker.DockerClient, fixture_image: Any, tmp_path: Path,
+                                       name: str) -> None:
+    tag = fixture_image(name)
+    entry = {"tasks": ["training", "infer", "mining", "mining+infer"]}
+    found = outcome_rules(docker_client, tag, tmp_path, entry, (LATEST,))
+    assert found[LATEST] == (set(), set()), f"{name} broke rules: {found[LATEST]}"
