@@ -212,8 +212,12 @@ def add_options(parser: pytest.Parser) -> None:
         kw = dict(kwargs)
         dest = ini if flag != "--image" else "ymir_images"
         group.addoption(flag, dest=dest, help=help_, **kw)
-        ini_type = "linelist" if kw.get("action") == "append" else ("bool" if kw.get("action") == "store_true" else "string")
-        parser.addini(ini, help=help_, type=ini_type, default=[] if ini_type == "linelist" else None)
+        if kw.get("action") == "append":
+            parser.addini(ini, help=help_, type="linelist", default=[])
+        elif kw.get("action") == "store_true":
+            parser.addini(ini, help=help_, type="bool", default=None)
+        else:
+            parser.addini(ini, help=help_, type="string", default=None)
 
 
 def _get(config: pytest.Config, ini: str) -> tuple[Any, str]:
