@@ -140,6 +140,7 @@ class YmirSession:
 
         if self.specs is None:
             return
+        self._sync_ledger()
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(self.ledger, self.settings):
             terminalreporter.write_line(line)
@@ -150,9 +151,7 @@ class YmirSession:
         from .report import write_reports
         from .runner import reap
 
-        self.ledger.container_runs = self._conductor.container_runs
-        for rec in self._conductor.records.values():
-            self.ledger.records[rec.spec.id] = rec
+        self._sync_ledger()
         if self.settings.report_dir is not None:
             write_reports(self.ledger, self.settings, self.settings.report_dir)
         if self.settings.keep:
@@ -160,6 +159,12 @@ class YmirSession:
         else:
             reap(self._conductor.cl, self.session_id)
             self._conductor.cleanup()
+
+    def _sync_ledger(self) -> None:
+        if self._conductor is not None:
+            self.ledger.container_runs = self._conductor.container_runs
+            for rec in self._conductor.records.values():
+                self.ledger.records[rec.spec.id] = rec
 
     # -- used by the suite ----------------------------------------------------------------------------------
     def run(self, spec: RunSpec) -> RunRecord:

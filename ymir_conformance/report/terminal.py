@@ -19,7 +19,7 @@ def render_summary(ledger: Ledger, settings: Settings) -> list[str]:
                 detail = "  MUST: " + ", ".join(must)
             if should:
                 detail += "  SHOULD: " + ", ".join(should)
-            lines.append(f"  platform {release:<4} {mark:<10} {verdict}{detail}")
+            lines.append(f"  platform {str(release):<4} {mark:<10} {verdict}{detail}")
         if len(ledger.releases) > 1:
             lines.append(f"  => {ledger.compatible_summary(image)}")
         lines.append("  task runs:")
