@@ -144,6 +144,10 @@ class YmirSession:
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(self.ledger, self.settings):
             terminalreporter.write_line(line)
+        if self.settings.keep and self._conductor is not None:
+            terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
+                                        "containers kept (label org.ymir-conformance.session="
+                                        f"{self.session_id})")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self._conductor is None:
@@ -154,9 +158,7 @@ class YmirSession:
         self._sync_ledger()
         if self.settings.report_dir is not None:
             write_reports(self.ledger, self.settings, self.settings.report_dir)
-        if self.settings.keep:
-            self.config.get_terminal_writer().line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}")
-        else:
+        if not self.settings.keep:
             reap(self._conductor.cl, self.session_id)
             self._conductor.cleanup()
 

@@ -1,0 +1,60 @@
+"""`pytest --image=...` run as a user runs it (pytester, in a directory of its own), on real containers."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def run_suite(pytester: pytest.Pytester, image: str, *args: str) -> pytest.RunResult:
+    return pytester.runpytest_subprocess(f"--image={image}", "-p", "no:cacheprovider",
+                                         f"--ymir-workdir={pytester.path / 'work'}", *args, timeout=900)
+
+
+def test_reference_det_is_certified_with_reports(pytester: pytest.Pytester, fixture_image: Any) -> None:
+    image = fixture_image("reference-det")
+    reports = pytester.path / "reports"
+    result = run_suite(pytester, image, "-v", f"--ymir-report-dir={reports}", f"--junitxml={reports / 'junit.xml'}")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "ymir-conformance: profile quick, seed 0, platform 2.5, user 12345:12345, CPU mode, network none",
+        "image ymir-conformance/reference-det:latest id *: detection (2): training/mining/infer",
+        "*test_image_inspection[[]image[]] PASSED*",
+        "*test_training_result[[]det-voc[]] PASSED*",
+        "*test_infer_result[[]infer-det-voc[]] PASSED*",
+        "*test_mining_result[[]mining+infer-det-voc[]] PASSED*",
+        "*ymir-conformance verdict*",
+        "*platform 2.5  PASS       conformant*",
+        "*det-voc * exit 0 *progress updates*",
+        "container runs: 4",
+    ])
+    data = json.loads((reports / "report.json").read_text())
+    assert data["images"][0]["compatibility"] == [{"release": "2.5", "verdict": "conformant", "must": [], "should": []}]
+    assert {r["id"] for r in data["runs"]} == {"det-voc", "infer-det-voc", "mining-det-voc", "mining+infer-det-voc"}
+    training = next(r for r in data["runs"] if r["id"] == "det-voc")
+    assert training["exit_code"] == 0 and training["progress"], "the live sampler saw no progress"
+    assert "--network" in training["argv"] and "--user" in training["argv"]
+    html = (reports / "certificate.html").read_text()
+    assert "<script" not in html and "http" not in html.split("</head>")[0]  # self-contained
+    assert "conformant" in html
+    props = {p.get("name") for p in ET.parse(reports / "junit.xml").iter("property")}
+    assert {"TR-01", "TR-03", "MON-01", "INF-01", "MIN-02", "IM-01", "V1"} <= props
+
+
+def test_certificate_and_workspaces_are_removed_unless_kept(pytester: pytest.Pytester, fixture_image: Any) -> None:
+    image = fixture_image("reference-det")
+    result = run_suite(pytester, image, "--ymir-tasks=training", "--ymir-keep")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["ymir-conformance: workspaces kept under *"])
+    kept = list((pytester.path / "work").rglob("monitor.txt"))
+    assert kept, "--ymir-keep kept no workspace"
+    import docker
+
+    cl = docker.from_env()
+    stale = cl.containers.list(all=True, filters={"label": "org.ymir-conformance.session"})
+    for c in stale:
+        c.remove(force=True)
+    assert stale, "--ymir-keep kept no container"
