@@ -2,7 +2,7 @@
 
 The gallery files (fixtures/executors/{broken,environment}/gallery.yaml) declare, per image, the task shapes to
 run and the expected outcome: the MUST rules that must fail (and no other MUST rule may), and SHOULD rules that
-must be reported. ``expect_by_release`` gives expectations per platform release.
+must be reported. ``expect.by_release`` gives expectations per platform release range (e.g. ``"2.1-2.3"``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.fixture_images import GALLERY_FILES, load_gallery
 from ymir_conformance.options import PROFILE_BUDGETS, Budget, Settings
-from ymir_conformance.platform import LATEST, Release
+from ymir_conformance.platform import LATEST, Release, ReleaseRange
 from ymir_conformance.session import Conductor, plan
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
@@ -66,8 +66,11 @@ def outcome_rules(cl: docker.DockerClient, tag: str, tmp_path: Path, entry: dict
 def test_gallery_image_is_caught_by_exactly_its_rules(docker_client: docker.DockerClient, fixture_image: Any,
                                                       tmp_path: Path, name: str, entry: dict[str, Any]) -> None:
     tag = fixture_image(name)
-    by_release = {Release.parse(k): v for k, v in (entry.get("expect_by_release") or {}).items()} or \
-        {LATEST: entry.get("expect", {})}
+    expect = entry.get("expect") or {}
+    by_release: dict[Release, dict[str, Any]] = {LATEST: expect}
+    for span, exp in (expect.get("by_release") or {}).items():
+        for release in ReleaseRange.parse(span).releases():
+            by_release[release] = exp
     found = outcome_rules(docker_client, tag, tmp_path, entry, tuple(sorted(by_release)))
     for release, expect in by_release.items():
         must, should = found[release]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import reprlib
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -208,6 +209,10 @@ def parse_yaml(art: Artefact) -> Artefact:
     except yaml.YAMLError as exc:
         return Artefact(art.container_path, True, problem=f"is not valid YAML: {' '.join(str(exc).split())}",
                         text=art.text)
+    except RecursionError:
+        return Artefact(art.container_path, True, problem="is nested too deeply to parse", text=art.text)
+    except Exception as exc:  # e.g. ValueError for a date like 2001-13-01 that PyYAML cannot construct
+        return Artefact(art.container_path, True, problem=f"is not valid YAML: {exc!r}", text=art.text)
     return Artefact(art.container_path, True, value=value, text=art.text)
 
 
@@ -216,15 +221,25 @@ def parse_json(art: Artefact) -> Artefact:
         return art
     try:
         value = json.loads(art.text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError also covers ints over Python's 4300-digit limit
         return Artefact(art.container_path, True, problem=f"is not valid JSON: {exc}", text=art.text)
     return Artefact(art.container_path, True, value=value, text=art.text)
 
 
 def short(value: Any, limit: int = 120) -> str:
     """A value as a message shows it: repr, cut to ``limit`` characters."""
-    text = repr(value)
+    text = _BOUNDED_REPR.repr(value)  # bounded: an aliased or huge YAML value must not explode here
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bounded_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 4, 12, 12, 12, 12
+    r.maxstring, r.maxother, r.maxlong = 400, 200, 60
+    return r
+
+
+_BOUNDED_REPR = _bounded_repr()
 
 
 def index_lines(text: str) -> list[str]:

@@ -1,0 +1,308 @@
+"""Lifecycle checks: exit code (V1), filesystem and deployment rules (LC-xx), the error tail (MON-08) and the
+timing budgets (BUD-xx) of one container run (contract §1, §5.2, §6, §7)."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+
+from ..model import RunOutcome
+from .base import Area, Level, RunView, Violation, cap, check, short
+from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
+
+LOG_PATH = "/out/ymir-executor-out.log"
+TAIL_LINES = 5  # env_config.collect_executor_outlog_tail(tail_line_count=5)
+TAIL_READ_BYTES = 256 * 1024
+
+_IN_PATH = re.compile(r"(?<![\w./-])/in(?![\w.-])")
+_EROFS = re.compile(r"read-only file system|\bEROFS\b|\[Errno 30\]", re.IGNORECASE)
+_GPU_WORDS = re.compile(r"cuda|gpu|nvidia|nccl|cudnn", re.IGNORECASE)
+_ERROR_WORDS = re.compile(
+    r"error|exception|traceback|fail|fatal|abort|errno|killed|not found|no such|invalid|cannot|can't|unable|"
+    r"denied|refused|out of memory|\boom\b|missing|\b3000\d\d\b|\b3001\d\d\b|\b300[23]0\d\b",
+    re.IGNORECASE)
+
+
+def log_tail(outcome: RunOutcome, n: int = TAIL_LINES) -> list[str]:
+    """The last ``n`` lines of the executor log as the platform takes them (``readlines()[-n:]``)."""
+    path = outcome.log_path
+    try:
+        if os.path.islink(path) or not path.is_file():
+            return []
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            if size > TAIL_READ_BYTES:
+                f.seek(size - TAIL_READ_BYTES)
+            data = f.read(TAIL_READ_BYTES)
+    except OSError:
+        return []
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln.rstrip("\r") for ln in lines[-n:]]
+
+
+def _render_tail(lines: list[str]) -> str:
+    if not lines:
+        return "(the log is empty)"
+    return " | ".join(short(ln, 200)[1:-1] if ln else "<blank>" for ln in lines)
+
+
+def _final_monitor(view: RunView) -> Snapshot | None:
+    art = view.monitor
+    return snapshot(art.text, None) if art.ok else None
+
+
+# --------------------------------------------------------------------------------------------------------
+# V1: exit code
+# --------------------------------------------------------------------------------------------------------
+
+FIX_EXIT = (
+    "Make /usr/bin/start.sh (the image's default CMD, run with no arguments and also as "
+    "'bash /usr/bin/start.sh') finish the task and exit 0. Any non-zero exit fails the task; the task message "
+    "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. See the log tail "
+    "above for the cause."
+)
+
+
+@check("V1", "the container exits 0", area=Area.LIFECYCLE, level=Level.MUST, needs_success=False)
+def v1_exit_code(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.succeeded:
+        return
+    tail = log_tail(o)
+    final = _final_monitor(view)
+    code_note = ""
+    if final is not None and final.record is not None and final.record.state == 4 and final.record.code:
+        code_note = f"; the platform (>= 2.3) reports code {final.record.code} from monitor.txt column 5"
+    elif not o.timed_out:
+        code_note = "; the platform reports the generic code 160004 RC_CMD_CONTAINER_ERROR"
+    if o.timed_out:
+        msg = (f"the run timed out: the suite stopped the container after {o.duration_s:.0f} s "
+               f"(budget {o.budget_total_s or '-'} s); the platform has no timeout, but an image that never "
+               f"finishes blocks its GPUs forever. Last {TAIL_LINES} log lines: {_render_tail(tail)}")
+        found = f"timed out after {o.duration_s:.0f} s"
+    else:
+        msg = (f"the container exited {o.exit_code}{code_note}. Last {TAIL_LINES} log lines (the task message the "
+               f"user sees): {_render_tail(tail)}")
+        found = f"exit code {o.exit_code}"
+    yield Violation("V1", msg, file=LOG_PATH, where=f"last {TAIL_LINES} lines", found=found,
+                    expected="exit code 0", fix=FIX_EXIT)
+
+
+# --------------------------------------------------------------------------------------------------------
+# LC-03: read-only /in
+# --------------------------------------------------------------------------------------------------------
+
+FIX_RO_IN = (
+    "Never write under /in: the platform mounts it read-only (-v <work>/in:/in:ro). Write results, caches and "
+    "converted datasets under /out or /tmp (e.g. set HOME=/tmp, TORCH_HOME=/tmp/torch, "
+    "YOLO_CONFIG_DIR=/tmp, write label caches and .cache files next to a copy of the index under /tmp), and "
+    "read every path from /in/env.yaml."
+)
+
+
+@check("LC-03", "no writes to /in", area=Area.LIFECYCLE, levels={"1.1": Level.SHOULD, "2.0+": Level.MUST},
+       needs_success=False)
+def lc_03(view: RunView) -> Iterator[Violation]:
+    bad = [
+        Violation("LC-03", "the image tried to write under /in, which the platform mounts read-only",
+                  file=LOG_PATH, where=f"line {i}", found=short(line, 200), expected="writes only under /out or /tmp",
+                  fix=FIX_RO_IN)
+        for i, line in enumerate(view.log_lines, start=1)
+        if _EROFS.search(line) and _IN_PATH.search(line)
+    ]
+    yield from cap(bad)
+    o = view.outcome
+    if o.in_dir_digest_before and o.in_dir_digest_after and o.in_dir_digest_before != o.in_dir_digest_after:
+        yield Violation("LC-03", "the content of /in changed during the run (the suite mounted it writable "
+                        "for this check or the image changed files through a writable sub-mount)", file="/in",
+                        found=f"digest {o.in_dir_digest_before[:12]} -> {o.in_dir_digest_after[:12]}",
+                        expected="/in unchanged", fix=FIX_RO_IN)
+
+
+# --------------------------------------------------------------------------------------------------------
+# LC-07, LC-09, LC-10: deployments
+# --------------------------------------------------------------------------------------------------------
+
+
+@check("LC-07", "CPU mode (gpu_id '') runs on CPU or fails cleanly with 300102", area=Area.LIFECYCLE,
+       level=Level.SHOULD, needs_success=False)
+def lc_07(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.cpu_mode or o.succeeded or o.timed_out or o.exit_code is None:
+        return
+    art = view.monitor
+    mon_text = art.text if art.ok else ""
+    if "300102" in mon_text or any("300102" in ln for ln in view.log_lines[-50:]):
+        return
+    tail = log_tail(o, 30)
+    gpu_lines = [ln for ln in tail if _GPU_WORDS.search(ln)]
+    if not gpu_lines:
+        return
+    yield Violation("LC-07", "the image crashes in CPU mode (config.yaml gpu_id: '' because the user chose "
+                    f"gpu_count 0): it exited {o.exit_code} with a GPU-related error and did not report 300102",
+                    file=LOG_PATH, where="log tail", found=short(gpu_lines[-1], 200),
+                    expected="run on CPU, or write monitor state 4 with code 300102 (RC_EXEC_NO_GPU) and exit non-zero",
+                    fix="Read gpu_id from /in/config.yaml; when it is '' run on CPU (device='cpu', no .cuda() calls, "
+                        "map_location='cpu' when loading weights, no NCCL/distributed launch) or, if the model "
+                        "cannot run without a GPU, fail cleanly: write '<task_id>\\t<time>\\t<percent>\\t4\\t300102' "
+                        "to /out/monitor.txt, print 'no GPU available (gpu_id is empty)' last and exit non-zero.")
+
+
+@check("LC-09", "works as an arbitrary non-root uid:gid", area=Area.LIFECYCLE, level=Level.SHOULD,
+       needs_success=False)
+def lc_09(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.retried_as_root:
+        return
+    yield Violation("LC-09", "the run failed as a non-root uid:gid and succeeded only when retried as root: it "
+                    "works with the stock docker-compose deployment (backend runs as root, so --user 0:0) and with "
+                    "the verifier (no --user), but breaks on every deployment or CLI use where mir runs as another "
+                    "user (the platform always passes --user <uid>:<gid> of the mir process)",
+                    found="; ".join(o.diagnosis) or f"user {o.user or '?'}",
+                    expected="success as any uid:gid without a passwd entry",
+                    fix="Make the image work as any uid:gid with no passwd entry and HOME possibly '/': write only "
+                        "under /out and /tmp (set HOME=/tmp, XDG_CACHE_HOME=/tmp/.cache, TORCH_HOME, MPLCONFIGDIR), "
+                        "make everything the code reads world-readable (chmod -R a+rX on the app and weight "
+                        "directories at build time), and do not call getpwuid() or pip install at run time.")
+
+
+@check("LC-10", "works without network access", area=Area.LIFECYCLE, level=Level.SHOULD, needs_success=False)
+def lc_10(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.retried_with_network:
+        return
+    yield Violation("LC-10", "the run failed without network access and succeeded only with it: the image "
+                    "downloads something at run time (weights, fonts, pip packages), which fails on air-gapped "
+                    "platform hosts (300301 NETWORK_ERROR)", found="; ".join(o.diagnosis) or "needs network",
+                    expected="no network access at run time",
+                    fix="Bake every pretrained weight, font, tokenizer and package into the image at build time "
+                        "(e.g. RUN wget ... && mv to /app/weights, or COPY them), point the code at those local "
+                        "paths, and set offline switches such as HF_HUB_OFFLINE=1 and YOLO_OFFLINE=1.")
+
+
+# --------------------------------------------------------------------------------------------------------
+# MON-08: the decisive error is in the last 5 log lines
+# --------------------------------------------------------------------------------------------------------
+
+FIX_TAIL = (
+    "On failure print the decisive error as the very last lines of stdout/stderr (e.g. catch the exception at "
+    "the top of start.py, log the traceback, then log one summary line such as 'ERROR 300002: validation set "
+    "is empty' and exit non-zero). The platform shows only the last 5 lines of /out/ymir-executor-out.log as "
+    "the task's message; progress bars, blank lines or cleanup messages after the error hide it."
+)
+
+
+@check("MON-08", "on failure the decisive error is in the last 5 log lines", area=Area.LIFECYCLE,
+       level=Level.SHOULD, needs_success=False)
+def mon_08(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.succeeded or o.timed_out or o.exit_code is None:
+        return
+    tail = log_tail(o)
+    if not any(ln.strip() for ln in tail):
+        yield Violation("MON-08", f"the container exited {o.exit_code} but the last {TAIL_LINES} lines of the "
+                        "executor log are empty or blank, so the user sees no reason for the failure",
+                        file=LOG_PATH, where=f"last {TAIL_LINES} lines", found=_render_tail(tail),
+                        expected="the error message", fix=FIX_TAIL)
+        return
+    joined = "\n".join(tail)
+    final = _final_monitor(view)
+    message = ""
+    if final is not None and final.record is not None and final.record.state == 4:
+        message = final.record.message or next((ln.strip() for ln in final.record.extra_lines if ln.strip()), "")
+    if message and message[:60] in joined:
+        return
+    if _ERROR_WORDS.search(joined):
+        return
+    if o.exit_code is not None and o.exit_code >= 128 and not message:
+        return  # killed by a signal (e.g. the OOM killer): the image had no chance to print anything
+    why = f" (monitor.txt says {short(message)})" if message else ""
+    yield Violation("MON-08", f"the container exited {o.exit_code} but the last {TAIL_LINES} log lines do not "
+                    f"show the error{why}", file=LOG_PATH, where=f"last {TAIL_LINES} lines",
+                    found=_render_tail(tail), expected="the decisive error message or exception last",
+                    fix=FIX_TAIL)
+
+
+# --------------------------------------------------------------------------------------------------------
+# BUD-01..03: timing budgets of the suite's profile
+# --------------------------------------------------------------------------------------------------------
+
+FIX_BUDGET = (
+    "Keep the test run within the profile's budget: honour small hyper-parameters from the template (epochs, "
+    "iterations, image size) so the smoke run is short, report progress to /out/monitor.txt soon after start "
+    "(e.g. 0.01 once the config is read) and keep updating it at least every minute (per batch or per N images), "
+    "and claim GPU memory within 3 minutes of start (the platform's GPU lock expires after 3 min)."
+)
+
+
+def _updates(view: RunView) -> list[float]:
+    """Seconds after start at which the image changed line 1 of monitor.txt (the platform's PENDING excluded)."""
+    snaps = snapshots(view.outcome, None)
+    times: list[float] = []
+    last: str | None = None
+    for snap in snaps:
+        if snap.seen_s is None or snap.empty:
+            continue
+        line = snap.first_line.strip()
+        if snap.record is not None and snap.record.is_platform_pending and not times:
+            last = line
+            continue
+        if line != last:
+            times.append(snap.seen_s)
+            last = line
+    return times
+
+
+@check("BUD-01", "the run finishes within the total time budget", area=Area.LIFECYCLE, level=Level.MUST,
+       needs_success=False)
+def bud_01(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.budget_total_s is None:
+        return
+    if o.timed_out or o.duration_s > o.budget_total_s:
+        how = "was stopped by the suite" if o.timed_out else "ran"
+        yield Violation("BUD-01", f"the run {how} after {o.duration_s:.1f} s, over the total budget of "
+                        f"{o.budget_total_s:g} s", found=f"{o.duration_s:.1f} s",
+                        expected=f"<= {o.budget_total_s:g} s (budget_total_s)", fix=FIX_BUDGET)
+
+
+@check("BUD-02", "the first progress update comes within its budget", area=Area.LIFECYCLE, level=Level.MUST,
+       needs_success=False)
+def bud_02(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    budget = o.budget_first_progress_s
+    if budget is None:
+        return
+    times = _updates(view)
+    if times:
+        if times[0] > budget:
+            yield Violation("BUD-02", f"the first progress update came {times[0]:.1f} s after start, over the "
+                            f"first-progress budget of {budget:g} s", file=MONITOR_PATH,
+                            found=f"{times[0]:.1f} s", expected=f"<= {budget:g} s (budget_first_progress_s)",
+                            fix=FIX_BUDGET)
+    elif o.duration_s > budget:
+        yield Violation("BUD-02", f"no progress update was seen during the whole run ({o.duration_s:.1f} s), "
+                        f"over the first-progress budget of {budget:g} s", file=MONITOR_PATH,
+                        found="no update", expected=f"an update within {budget:g} s (budget_first_progress_s)",
+                        fix=FIX_BUDGET)
+
+
+@check("BUD-03", "progress updates come at least every heartbeat budget", area=Area.LIFECYCLE, level=Level.MUST,
+       needs_success=False)
+def bud_03(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    budget = o.budget_heartbeat_s
+    if budget is None:
+        return
+    times = _updates(view)
+    if not times:
+        return  # BUD-02 reports a run without any update
+    points = times + [max(o.duration_s, times[-1])]
+    gap, start = max(((b - a, a) for a, b in zip(points, points[1:])), default=(0.0, 0.0))
+    if gap > budget:
+        end = "the end of the run" if start == times[-1] else f"{start + gap:.1f} s"
+        yield Violation("BUD-03", f"the longest gap between progress updates was {gap:.1f} s (from {start:.1f} s to "
+                        f"{end}), over the heartbeat budget of {budget:g} s", file=MONITOR_PATH,
+                        found=f"{gap:.1f} s", expected=f"<= {budget:g} s (budget_heartbeat_s)", fix=FIX_BUDGET)

@@ -1,0 +1,40 @@
+"""seg-mask (ymir 2.0 only, contract §4.5): one colour PNG per image plus ``labelmap.txt``."""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..palette import class_colour
+from ..scene import Scene
+from . import Labelled
+
+BACKGROUND = "bg"
+
+
+def label_colour(class_id: int) -> tuple[int, int, int]:
+    return class_colour(class_id)
+
+
+def render_labelmap(class_names: Sequence[str]) -> str:
+    """``<name>:<R>,<G>,<B>::`` lines, background first, then classes by class id."""
+    lines = [f"{BACKGROUND}:0,0,0::"]
+    for class_id, name in enumerate(class_names):
+        r, g, b = label_colour(class_id)
+        lines.append(f"{name}:{r},{g},{b}::")
+    return "\n".join(lines) + "\n"
+
+
+def render_seg_mask(scene: Scene, labelled: Labelled) -> bytes | None:
+    """The semantic mask PNG (later objects on top); ``None`` when no object has a mask (nothing written)."""
+    masked = [(class_id, obj.mask) for class_id, obj in labelled if obj.mask is not None]
+    if not masked:
+        return None
+    canvas = np.zeros((scene.height, scene.width, 3), dtype=np.uint8)
+    for class_id, mask in masked:
+        canvas[mask] = label_colour(class_id)
+    buf = io.BytesIO()
+    Image.fromarray(canvas).save(buf, format="PNG")
+    return buf.getvalue()
