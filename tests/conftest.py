@@ -29,8 +29,10 @@ def docker_client() -> Iterator[docker.DockerClient]:
         if REQUIRE_DOCKER:
             pytest.fail(msg + " (YMIR_REQUIRE_DOCKER=1: integration tests may not be skipped)", pytrace=False)
         pytest.skip(msg)
+    label = {"label": "org.ymir-conformance.session"}
+    before = {c.id for c in cl.containers.list(all=True, filters=label)}
     yield cl
-    leftovers = cl.containers.list(all=True, filters={"label": "org.ymir-conformance.session"})
+    leftovers = [c for c in cl.containers.list(all=True, filters=label) if c.id not in before]
     cl.close()
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 

@@ -253,3 +253,17 @@ def cat_file(cl: docker.DockerClient, image: str, path: str, timeout_s: float = 
     finally:
         if container is not None:
             remove_quietly(container)
+
+
+def gpu_support(cl: docker.DockerClient) -> str | None:
+    """None when the engine can hand NVIDIA GPUs to containers, else the reason it cannot (for skips)."""
+    try:
+        info = cl.info()
+    except docker.errors.APIError as exc:
+        return f"the engine did not answer `docker info`: {exc}"
+    runtimes = set((info.get("Runtimes") or {}).keys())
+    if "nvidia" not in runtimes and not os.path.exists("/usr/bin/nvidia-container-runtime-hook") \
+            and not os.path.exists("/usr/bin/nvidia-container-toolkit"):
+        return ("the Docker engine has no NVIDIA runtime (no 'nvidia' in docker info Runtimes and no "
+                "nvidia-container-toolkit): GPU tests need a GPU host with the NVIDIA container toolkit")
+    return None
