@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from .contracts.base import Area, Finding, Level, Status, judge
+from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge
+from .platform import ReleaseRange
 from .errors import ConformanceError, SettingsError, ShouldViolationWarning
 from .options import Settings, add_options, resolve
 from .platform import Release
-from .session import Conductor, RunRecord, RunSpec, families, plan
+from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, families, plan
 from .verdict import Ledger, must_and_should
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -24,9 +25,11 @@ SESSION_KEY = pytest.StashKey["YmirSession"]()
 SUITE_DIR = Path(__file__).parent / "suite"
 
 # which suite test judges which areas, and for which task kinds
+POSITIVE_KINDS = tuple(k for k in KIND_SHAPES if not k.startswith("negative-"))
 TEST_AREAS: dict[str, tuple[tuple[Area, ...], tuple[str, ...] | None]] = {
-    "test_lifecycle": ((Area.LIFECYCLE,), None),
-    "test_monitor": ((Area.MONITOR,), None),
+    "test_lifecycle": ((Area.LIFECYCLE,), POSITIVE_KINDS),
+    "test_monitor": ((Area.MONITOR,), POSITIVE_KINDS),
+    "test_negative_input": ((), tuple(k for k in KIND_SHAPES if k.startswith("negative-"))),
     "test_training_result": ((Area.TRAINING,), ("training", "retraining")),
     "test_infer_result": ((Area.INFER,), ("infer", "infer-nonbest", "single-image-infer", "mining+infer")),
     "test_mining_result": ((Area.MINING,), ("mining", "mining+infer")),
@@ -184,12 +187,56 @@ class YmirSession:
                  context=f"{spec.kind} run {spec.id} ({record.outcome.argv and ' '.join(record.outcome.argv)})",
                  log=_tail(record))
 
+    def judge_negative(self, spec: RunSpec, record: RunRecord, record_property: Any) -> None:
+        """The image must cope (exit 0 with valid outputs) or fail cleanly: non-zero exit, monitor state 4 with
+        a 3000xx code, the reason in the last log lines. Never hang, never exit 0 with garbage."""
+        if record.outcome is None:
+            pytest.skip(record.skipped)
+        o = record.outcome
+        rule, what, _ = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
+        target = max(self.families.get(spec.release, (spec.release,)))
+        context = f"negative input '{what}' ({spec.id})"
+        if o.succeeded:  # coped: its outputs must still hold
+            findings = judge(o, target, (Area.TRAINING, Area.MONITOR))
+        else:
+            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR)) if f.check.rule != "V1"]
+            clean = _clean_failure(o)
+            chk = Check(rule=rule, title="copes with odd input or fails cleanly", area=Area.LIFECYCLE,
+                        levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())
+            violations = [] if clean is None else [Violation(
+                rule, f"the image neither coped with the input ({what}) nor failed cleanly: {clean}",
+                file="/out/monitor.txt", level=Level.SHOULD,
+                fix="validate inputs up front; on unusable input write monitor state 4 with the matching 3000xx "
+                    "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
+            findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))
+        self.ledger.add(spec.image, spec.id, "negative", {target: findings})
+        conclude(findings, target, self.settings, record_property, context=context, log=_tail(record))
+
     def judge_image(self, image: str, record_property: Any) -> None:
         info = self.conductor.info(image)
         per_release = {r: info.findings(r) for r in self.settings.releases}
         self.ledger.add(image, "image", "image", per_release)
         target = self.settings.target_release
         conclude(per_release[target], target, self.settings, record_property, context=f"image {image}", log="")
+
+
+def _clean_failure(o: Any) -> str | None:
+    """None when a failed run failed cleanly (state 4 + 3000xx code), else what was missing."""
+    from .progress import parse_record
+
+    if o.timed_out:
+        return "it hung until the time limit"
+    try:
+        raw = (o.out_dir / "monitor.txt").read_text(errors="replace")
+    except OSError:
+        return "no /out/monitor.txt"
+    rec = parse_record(raw)
+    fields = raw.split("\n", 1)[0].split("\t")
+    if rec is None or rec[2] != 4:
+        return f"exit {o.exit_code} but monitor.txt line 1 is {raw.splitlines()[0] if raw else '(empty)'!r}, not state 4"
+    if len(fields) < 5 or not fields[4].strip().startswith("3000"):
+        return f"state 4 without a 3000xx code in column 5 (found {fields[4] if len(fields) > 4 else 'nothing'!r})"
+    return None
 
 
 def _tail(record: RunRecord, n: int = 15) -> str:

@@ -31,6 +31,18 @@ KIND_SHAPES: dict[str, TaskShape] = {
     "training": TRAINING, "retraining": TRAINING, "infer": INFER, "infer-nonbest": INFER,
     "single-image-infer": INFER, "mining": MINING, "mining+infer": MINING_INFER,
 }
+# Negative inputs (issue: the image must cope or fail cleanly): variant -> (rule, what is odd, dataset change)
+NEGATIVE_INPUTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "config-strings": ("IN-10", "every template value comes back from the web UI as a string ('3', 'False')",
+                       {"string_values": True}),
+    "no-template-keys": ("IN-10", "the user cleared every optional template key", {}),
+    "empty-val": ("IN-07", "the validation split is empty", {"empty_val": True}),
+    "corrupt-image": ("IN-07", "one training image is truncated (unreadable)", {"corrupt_train_image": True}),
+    "absent-class": ("IN-03", "class_names holds a class with no examples in the data",
+                     {"extra_class_names": ("zebra",)}),
+}
+for _variant in NEGATIVE_INPUTS:
+    KIND_SHAPES[f"negative-{_variant}"] = TRAINING
 KIND_TASKS: dict[str, tuple[Task, ...]] = {k: tuple(s.tasks) for k, s in KIND_SHAPES.items()}
 TIMEOUT_FACTOR = 1.5  # the runner kills a container at 1.5x its total budget; BUD-01 fails it at 1x
 
@@ -116,7 +128,10 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
                 for fmt in training_formats(info, ot, settings, members):
                     if not any(fmt in datasets.formats_for(ot, r) for r in members):
                         continue
-                    for kind in settings.tasks:
+                    kinds = [k for k in settings.tasks if k != "negative"]
+                    if "negative" in settings.tasks:
+                        kinds += [f"negative-{v}" for v in NEGATIVE_INPUTS]
+                    for kind in kinds:
                         if kind not in KIND_SHAPES:
                             continue
                         if kind != "training" and fmt != training_formats(info, ot, settings, members)[0]:
@@ -166,6 +181,18 @@ class Conductor:
                              f"{spec.object_type.name.lower()} (/img-man), so it does not support {spec.kind}")
         root = self._space(spec)
         data = self.dataset()
+        if spec.kind.startswith("negative-"):
+            _, _, change = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
+            template = info.template(spec.object_type, Task.TRAINING) or {}
+            if spec.kind == "negative-no-template-keys":
+                template = {}
+            ws = build_training(root, template=template, object_type=spec.object_type,
+                                export_format=f"{spec.export_format}:raw",
+                                data=DatasetSpec(**{**data.__dict__, **change}), release=spec.release,
+                                gpu_ids=self.settings.gpu_ids, label=spec.id)
+            record = RunRecord(spec, None, ws)
+            record.outcome = self._run_diagnosed(spec, ws, record)
+            return record
         if spec.kind in ("training", "retraining"):
             pretrained = None
             if spec.kind == "retraining":

@@ -280,6 +280,8 @@ class DatasetSpec:
     empty_val: bool = False
     corrupt_train_image: bool = False
     flat_candidate_names: bool = False
+    extra_class_names: tuple[str, ...] = ()  # in class_names, absent from the data (a class with no examples)
+    string_values: bool = False  # template values as the web UI returns them after an edit: strings
 
 
 def _fresh(root: Path) -> None:
@@ -313,7 +315,10 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
     (in_dir / "models").mkdir(exist_ok=True)
     pretrained_paths = install_model(pretrained[0], in_dir, pretrained[1], release) if pretrained else None
     env = env_yaml(task_id, shape, release)
-    cfg = config_yaml(ui_filtered(template, Task.TRAINING), task_id=task_id, class_names=list(data.class_names),
+    tpl = ui_filtered(template, Task.TRAINING)
+    if data.string_values:
+        tpl = {k: (str(v) if isinstance(v, (bool, int, float)) else v) for k, v in tpl.items()}
+    cfg = config_yaml(tpl, task_id=task_id, class_names=[*data.class_names, *data.extra_class_names],
                       gpu_ids=gpu_ids, object_type=object_type, release=release, shape=shape,
                       pretrained=pretrained_paths, overrides={"export_format": export_format, **(overrides or {})})
     write_yaml(in_dir / "env.yaml", env)

@@ -82,6 +82,10 @@ def v1_exit_code(view: RunView) -> Iterator[Violation]:
                f"(budget {o.budget_total_s or '-'} s); the platform has no timeout, but an image that never "
                f"finishes blocks its GPUs forever. Last {TAIL_LINES} log lines: {_render_tail(tail)}")
         found = f"timed out after {o.duration_s:.0f} s"
+    elif o.exit_code is None:
+        msg = (f"the container did not run to completion (no exit code). Last {TAIL_LINES} log lines: "
+               f"{_render_tail(tail)}")
+        found = "no exit code"
     else:
         msg = (f"the container exited {o.exit_code}{code_note}. Last {TAIL_LINES} log lines (the task message the "
                f"user sees): {_render_tail(tail)}")
@@ -126,6 +130,14 @@ def lc_03(view: RunView) -> Iterator[Violation]:
 # --------------------------------------------------------------------------------------------------------
 
 
+def _monitor_code(text: str) -> str | None:
+    """Column 5 of line 1 when line 1 says state 4 (ERROR), else None."""
+    fields = text.split("\n", 1)[0].split("\t")
+    if len(fields) >= 5 and fields[3].strip() == "4":
+        return fields[4].strip()
+    return None
+
+
 @check("LC-07", "CPU mode (gpu_id '') runs on CPU or fails cleanly with 300102", area=Area.LIFECYCLE,
        level=Level.SHOULD, needs_success=False)
 def lc_07(view: RunView) -> Iterator[Violation]:
@@ -136,8 +148,11 @@ def lc_07(view: RunView) -> Iterator[Violation]:
     mon_text = art.text if art.ok else ""
     if "300102" in mon_text or any("300102" in ln for ln in view.log_lines[-50:]):
         return
+    code = _monitor_code(mon_text)
+    if code is not None and code.startswith("300") and not code.startswith("3001"):
+        return  # the image failed cleanly for a declared non-GPU reason (config, dataset, image, model, ...)
     tail = log_tail(o, 30)
-    gpu_lines = [ln for ln in tail if _GPU_WORDS.search(ln)]
+    gpu_lines = [ln for ln in tail if _GPU_WORDS.search(ln) and _ERROR_WORDS.search(ln)]
     if not gpu_lines:
         return
     yield Violation("LC-07", "the image crashes in CPU mode (config.yaml gpu_id: '' because the user chose "

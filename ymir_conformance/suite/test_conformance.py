@@ -40,3 +40,9 @@ def test_infer_result(ymir: YmirSession, ymir_spec: RunSpec, record_property: An
 def test_mining_result(ymir: YmirSession, ymir_spec: RunSpec, record_property: Any) -> None:
     """MIN-01..05: /out/result.tsv as the platform reads its top-k."""
     ymir.judge_area(ymir_spec, ymir.run(ymir_spec), (Area.MINING,), "mining", record_property)
+
+
+def test_negative_input(ymir: YmirSession, ymir_spec: RunSpec, record_property: Any) -> None:
+    """IN-03/07/10: odd but possible input (UI strings, empty val split, corrupt image, absent class): the image
+    copes, or fails cleanly (state 4 + 3000xx code, reason last); it never hangs or exits 0 with garbage."""
+    ymir.judge_negative(ymir_spec, ymir.run(ymir_spec), record_property)
