@@ -17,7 +17,7 @@ from .platform import ReleaseRange
 from .errors import ConformanceError, SettingsError, ShouldViolationWarning
 from .options import Settings, add_options, resolve
 from .platform import Release
-from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, families, plan
+from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, plan
 from .verdict import Ledger, must_and_should
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -74,7 +74,6 @@ class YmirSession:
         self.ledger = Ledger(releases=settings.releases)
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
-        self.families = families(settings.releases)
 
     @property
     def conductor(self) -> Conductor:
@@ -179,7 +178,7 @@ class YmirSession:
                    record_property: Any) -> None:
         if record.outcome is None:
             pytest.skip(record.skipped)
-        members = self.families.get(spec.release, (spec.release,))
+        members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
         target = max(members)
@@ -194,7 +193,7 @@ class YmirSession:
             pytest.skip(record.skipped)
         o = record.outcome
         rule, what, _ = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
-        target = max(self.families.get(spec.release, (spec.release,)))
+        target = max(spec.judged_on or (spec.release,))
         context = f"negative input '{what}' ({spec.id})"
         if o.succeeded:  # coped: its outputs must still hold
             findings = judge(o, target, (Area.TRAINING, Area.MONITOR))

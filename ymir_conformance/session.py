@@ -61,13 +61,24 @@ def families(releases: tuple[Release, ...]) -> dict[Release, tuple[Release, ...]
     return {max(g): tuple(sorted(g)) for g in groups.values()}
 
 
+def supports(release: Release, object_type: ObjectType) -> bool:
+    """Whether a platform release can train and infer this object type at all (segmentation models: 2.1+,
+    multi-modal: 2.5)."""
+    if object_type is ObjectType.MULTI_MODAL:
+        return release >= Release(2, 5)
+    if object_type.is_segmentation:
+        return release >= Release(2, 1)
+    return True
+
+
 @dataclass(frozen=True)
 class RunSpec:
     image: str
     object_type: ObjectType
     kind: str
     export_format: str  # the training format (downstream: of the model used)
-    release: Release  # the representative release of the input family
+    release: Release  # the representative release of the input family (the newest)
+    judged_on: tuple[Release, ...] = ()  # every selected release with the same inputs: judged from this one run
     multi_type: bool = False  # prefix ids with the object type
     multi_image: bool = False
     multi_family: bool = False
@@ -89,7 +100,7 @@ class RunSpec:
 
     def training_spec(self) -> RunSpec:
         return RunSpec(self.image, self.object_type, "training", self.export_format, self.release,
-                       self.multi_type, self.multi_image, self.multi_family)
+                       self.judged_on, self.multi_type, self.multi_image, self.multi_family)
 
 
 @dataclass
@@ -125,6 +136,10 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
         multi_type = len(info.object_types) > 1
         for ot in info.object_types:
             for rep, members in fams.items():
+                members = tuple(r for r in members if supports(r, ot))
+                if not members:
+                    continue  # e.g. segmentation before 2.1: the release cannot run this object type at all
+                rep = max(members)
                 for fmt in training_formats(info, ot, settings, members):
                     if not any(fmt in datasets.formats_for(ot, r) for r in members):
                         continue
@@ -136,8 +151,8 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
                             continue
                         if kind != "training" and fmt != training_formats(info, ot, settings, members)[0]:
                             continue  # downstream tasks run on the model of the first format only
-                        specs.append(RunSpec(info.image, ot, kind, fmt, rep, multi_type, len(infos) > 1,
-                                             len(fams) > 1))
+                        specs.append(RunSpec(info.image, ot, kind, fmt, rep, members, multi_type,
+                                             len(infos) > 1, len(fams) > 1))
     return specs
 
 

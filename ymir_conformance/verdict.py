@@ -78,6 +78,9 @@ class Ledger:
         if bad:
             rules = sorted({x.split(" ")[0] for _, m in bad for x in m})
             text += f", not {describe([r for r, _ in bad])} ({', '.join(rules)})"
+        other = [r for r, v, _, _ in self.compatibility(image) if v in (Verdict.UNTESTED, Verdict.INCOMPLETE)]
+        if other:
+            text += f"; untested or incomplete on {describe(other)}"
         return text
 
     def to_json(self) -> dict[str, Any]:

@@ -1,0 +1,58 @@
+"""The task matrix: driven by the templates an image declares, the profile, and the platform releases."""
+from __future__ import annotations
+
+from ymir_conformance.image import ImageInfo
+from ymir_conformance.model import ObjectType, Task
+from ymir_conformance.options import PROFILE_TASKS, Settings
+from ymir_conformance.platform import RELEASES, Release
+from ymir_conformance.session import families, plan
+
+
+def info(object_types: list[ObjectType], tasks: tuple[Task, ...] = tuple(Task), fmt: str = "det-voc:raw") -> ImageInfo:
+    templates = {(ot, t): ({"export_format": fmt} if t is Task.TRAINING else {}) for ot in object_types for t in tasks}
+    return ImageInfo("img:1", "sha256:" + "a" * 64, ["bash"], [], {"object_type": 2}, object_types, templates)
+
+
+def test_quick_profile_runs_the_template_format_and_four_shapes() -> None:
+    specs = plan([info([ObjectType.DETECTION])], Settings())
+    assert [s.id for s in specs] == ["det-voc", "infer-det-voc", "mining-det-voc", "mining+infer-det-voc"]
+    assert all(s.judged_on == (Release(2, 5),) for s in specs)
+
+
+def test_standard_profile_trains_on_every_detection_format_of_2_5() -> None:
+    s = Settings(profile="standard", tasks=PROFILE_TASKS["standard"])
+    ids = [x.id for x in plan([info([ObjectType.DETECTION])], s)]
+    assert [i for i in ids if not i.startswith(("infer", "mining", "retraining", "single"))] == \
+        ["det-ark", "det-voc", "coco"]
+    assert "retraining-det-ark" in ids and "infer-nonbest-det-ark" in ids and "single-image-infer-det-ark" in ids
+
+
+def test_all_releases_share_runs_per_input_family() -> None:
+    fams = families(RELEASES)
+    assert {str(k): [str(r) for r in v] for k, v in fams.items()} == {
+        "1.1": ["1.1"], "2.0": ["2.0"], "2.3": ["2.1", "2.2", "2.3"], "2.5": ["2.4", "2.5"]}
+    specs = plan([info([ObjectType.DETECTION])], Settings(tasks=("training",), releases=RELEASES))
+    assert [s.id for s in specs] == ["det-ark@1.1", "det-voc@2.0", "det-voc@2.3", "det-voc@2.5"]
+
+
+def test_segmentation_is_not_planned_before_2_1() -> None:
+    specs = plan([info([ObjectType.SEMANTIC_SEGMENTATION], fmt="seg-coco:raw")],
+                 Settings(tasks=("training",), releases=RELEASES))
+    assert [s.id for s in specs] == ["seg-coco@2.3", "seg-coco@2.5"]
+    assert specs[0].judged_on == (Release(2, 1), Release(2, 2), Release(2, 3))
+
+
+def test_absent_templates_are_still_planned_and_skipped_with_a_reason_at_run_time() -> None:
+    specs = plan([info([ObjectType.DETECTION], tasks=(Task.TRAINING,))], Settings())
+    assert [s.kind for s in specs] == ["training", "infer", "mining", "mining+infer"]
+
+
+def test_multi_type_images_prefix_ids_with_the_object_type() -> None:
+    specs = plan([info([ObjectType.DETECTION, ObjectType.INSTANCE_SEGMENTATION])], Settings(tasks=("training",)))
+    assert [s.id for s in specs] == ["det-det-voc", "instseg-seg-coco"]
+
+
+def test_negative_inputs_expand_to_variants() -> None:
+    specs = plan([info([ObjectType.DETECTION])], Settings(tasks=("negative",)))
+    assert [s.kind for s in specs] == ["negative-config-strings", "negative-no-template-keys", "negative-empty-val",
+                                       "negative-corrupt-image", "negative-absent-class"]
