@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -28,7 +29,7 @@ from ymir_conformance.model import ObjectType  # noqa: E402
 from ymir_conformance.platform import Release  # noqa: E402
 
 NAMES = ("cat", "dog", "person")
-SIZE = dict(min_size=(320, 240), max_size=(320, 240))
+WH = (320, 240)
 FORMATS: dict[str, tuple[ObjectType, str]] = {
     "det-ark": (ObjectType.DETECTION, "2.5"),
     "det-voc": (ObjectType.DETECTION, "2.5"),
@@ -44,7 +45,7 @@ def bench_generation(count: int) -> None:
     print(f"== generation, {count} images at 320x240 (jpg)")
     for object_type in (ObjectType.DETECTION, ObjectType.INSTANCE_SEGMENTATION, ObjectType.SEMANTIC_SEGMENTATION):
         start = time.perf_counter()
-        for _ in generate_scenes(1, count, object_type, NAMES, image_exts=("jpg",), **SIZE):  # type: ignore[arg-type]
+        for _ in generate_scenes(1, count, object_type, NAMES, image_exts=("jpg",), min_size=WH, max_size=WH):
             pass
         elapsed = time.perf_counter() - start
         print(f"  {object_type.name.lower():24s} {count / elapsed:8.0f} images/s")
@@ -54,7 +55,7 @@ def bench_export(count: int, formats: list[str]) -> None:
     print(f"== export only, {count} images at 320x240 (80% train / 20% val)")
     for fmt in formats:
         object_type, release = FORMATS[fmt]
-        scenes = list(generate_scenes(2, count, object_type, NAMES, image_exts=("jpg",), **SIZE))  # type: ignore[arg-type]
+        scenes = list(generate_scenes(2, count, object_type, NAMES, image_exts=("jpg",), min_size=WH, max_size=WH))
         split = count * 4 // 5
         with tempfile.TemporaryDirectory(prefix="bench-ds-") as tmp:
             start = time.perf_counter()
@@ -66,28 +67,37 @@ def bench_export(count: int, formats: list[str]) -> None:
         print(f"  {fmt:12s} ({object_type.short:7s} {release}) {count / elapsed:8.0f} images/s")
 
 
+def _proc_status_kb(key: str) -> int:
+    """VmRSS / VmHWM of this process (Linux). ru_maxrss would be wrong here: it survives fork+exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(count: int, fmt: str) -> dict[str, float]:
     """One end-to-end streamed run in this (fresh) process: generator -> export; time and peak RSS."""
     object_type, release = FORMATS[fmt]
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    list(generate_scenes(0, 2, object_type, NAMES))  # warm-up: imports, noise tile
+    rss_before = _proc_status_kb("VmRSS")
     tmp = tempfile.mkdtemp(prefix="bench-ds-")
     try:
         split = count * 4 // 5
         start = time.perf_counter()
         summary = export_training_set(
             Path(tmp),
-            train=generate_scenes(3, split, object_type, NAMES, image_exts=("jpg",), **SIZE),  # type: ignore[arg-type]
-            val=generate_scenes(4, count - split, object_type, NAMES, image_exts=("jpg",), **SIZE),  # type: ignore[arg-type]
+            train=generate_scenes(3, split, object_type, NAMES, image_exts=("jpg",), min_size=WH, max_size=WH),
+            val=generate_scenes(4, count - split, object_type, NAMES, image_exts=("jpg",), min_size=WH, max_size=WH),
             class_names=NAMES,
             export_format=f"{fmt}:raw",
             release=Release.parse(release),
         )
         elapsed = time.perf_counter() - start
-        data = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+        rss_after = _proc_status_kb("VmHWM")  # before walking the output (that walk allocates, too)
+        data = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp) for f in files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     assert summary.total_images == count
-    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": elapsed, "rss_before_kb": rss_before, "rss_peak_kb": rss_after, "data_bytes": data}
 
 
@@ -105,10 +115,12 @@ def bench_scaling(sizes: list[int], formats: list[str]) -> None:
         for count, r in rows:
             per_image_ms = r["seconds"] / count * 1000
             growth = (r["rss_peak_kb"] - base["rss_peak_kb"]) / 1024
+            during = (r["rss_peak_kb"] - r["rss_before_kb"]) / 1024
             print(
                 f"  {fmt:12s} n={count:6d}  {count / r['seconds']:7.0f} img/s  {per_image_ms:6.3f} ms/img"
                 f"  ratio {r['seconds'] / count / base_per_image:5.2f}  peak RSS {r['rss_peak_kb'] / 1024:6.1f} MiB"
-                f" (+{growth:5.1f} vs n={base_count})  data written {r['data_bytes'] / 2**20:7.1f} MiB"
+                f" (+{during:5.1f} during the run, {growth:+5.1f} vs n={base_count})"
+                f"  data written {r['data_bytes'] / 2**20:7.1f} MiB"
             )
 
 

@@ -337,7 +337,7 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
     scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
                                            list(data.class_names)))
     in_dir = root / "in"
-    candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names)
+    candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names, release=release)
     for sub in ("annotations", "predictions"):
         (in_dir / sub).mkdir(exist_ok=True)
     model_paths = install_model(model, in_dir, stage, release)

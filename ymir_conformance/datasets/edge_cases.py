@@ -16,6 +16,7 @@ EDGE_CLASS_NAMES: tuple[str, ...] = ("traffic light", "café", "行人", "a-b_c.
 
 LARGE_SIZE = (2000, 1500)
 TINY_SIZE = (8, 8)
+LARGE_BOXES: list[Box] = [(100, 80, 900, 600), (1200, 900, 800, 600), (1500, 10, 30, 20)]
 
 
 def _plans(boxes: Sequence[Box], n_classes: int, shape: str = "rect") -> list[ObjectPlan]:
@@ -53,16 +54,18 @@ def edge_case_scenes(seed: int, object_type: ObjectType, class_names: Sequence[s
         ("edge_empty", (320, 240), "jpg", []),
     ]
     if n:
+        step = 480 // n
+        row: list[Box] = [(i * step, 30, max(1, step - 4), 60) for i in range(n)]
         cases += [
             ("edge_one_pixel", (320, 240), "png", _plans([(17, 23, 1, 1)], n)),
             ("edge_full_image", (320, 240), "png", _plans([(0, 0, 320, 240)], n)),
             ("edge_border", (320, 240), "jpg", _plans(_border_boxes(320, 240), n)),
             ("edge_tiny", TINY_SIZE, "png", _plans([(1, 1, 3, 3), (4, 4, 4, 4)], n)),
-            ("edge_large", LARGE_SIZE, "jpg", _plans([(100, 80, 900, 600), (1200, 900, 800, 600), (1500, 10, 30, 20)], n)),
+            ("edge_large", LARGE_SIZE, "jpg", _plans(LARGE_BOXES, n)),
             ("edge_crowded", (320, 240), "jpg", _plans(_crowded_boxes(320, 240, 32), n)),
             ("edge_bmp", (160, 120), "bmp", _plans([(10, 10, 60, 40)], n)),
             ("edge_unknown_ext", (160, 120), "unknown", _plans([(20, 30, 50, 50)], n)),
-            ("edge_all_classes", (480, 120), "png", _plans([(i * (480 // n), 30, max(1, 480 // n - 4), 60) for i in range(n)], n)),
+            ("edge_all_classes", (480, 120), "png", _plans(row, n)),
         ]
         if object_type.is_segmentation:
             cases.append(("edge_seg_shapes", (320, 240), "png", [

@@ -94,7 +94,9 @@ class _Annotations:
 
     def finish(self) -> None:
         if self.coco is not None:
-            self.sink.write(f"annotations/{COCO_JSON_NAME}", self.coco.render())
+            with open(self.sink.path(f"annotations/{COCO_JSON_NAME}"), "w", encoding="utf-8", newline="\n") as out:
+                self.coco.write(out)
+            self.sink.files_written += 1
 
 
 def export_training_set(

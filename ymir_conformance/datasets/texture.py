@@ -43,7 +43,9 @@ def pack(rgb: tuple[int, int, int]) -> int:
     return r << 24 | g << 16 | b << 8
 
 
-def noise_patch(tile: npt.NDArray[np.uint32], rng: np.random.Generator, height: int, width: int) -> npt.NDArray[np.uint32]:
+def noise_patch(
+    tile: npt.NDArray[np.uint32], rng: np.random.Generator, height: int, width: int
+) -> npt.NDArray[np.uint32]:
     """A height x width packed view (or tiled copy, for large images) of ``tile`` at a random offset."""
     size = tile.shape[0]
     if height <= size and width <= size:

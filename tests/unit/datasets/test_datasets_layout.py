@@ -60,7 +60,9 @@ def test_empty_export_format_is_voc(tmp_path: Path, det_scenes: list[Scene], cla
     assert (tmp_path / "val-index.tsv").read_text() == ""
 
 
-def test_invalid_export_format_writes_nothing(tmp_path: Path, det_scenes: list[Scene], class_names: tuple[str, ...]) -> None:
+def test_invalid_export_format_writes_nothing(
+    tmp_path: Path, det_scenes: list[Scene], class_names: tuple[str, ...]
+) -> None:
     with pytest.raises(ValueError):
         export_training_set(tmp_path / "in", train=det_scenes, val=[], class_names=class_names, export_format="voc")
     assert not (tmp_path / "in").exists()

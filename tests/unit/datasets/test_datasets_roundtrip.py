@@ -170,6 +170,7 @@ def test_coco_round_trip(
             assert anno == "/in/annotations/coco-annotations.json"
             assert host_path(tmp_path, asset).is_file()
     raw = json.loads(coco_path.read_text())
+    assert json.dumps(raw) == coco_path.read_text()  # the platform writes json.dumps(coco_dict)
     assert set(raw) == {"images", "licenses", "categories", "annotations"}
     assert raw["licenses"] == [{"id": 1, "name": "", "url": ""}]
     assert [i["file_name"] for i in raw["images"]] == sorted(f"{s.sha1}.{s.ext}" for s in scenes)

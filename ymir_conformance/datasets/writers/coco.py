@@ -1,10 +1,11 @@
 """The one COCO JSON for all splits (contract §4.4), built incrementally and written once at the end."""
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -21,7 +22,8 @@ def encode_rle(mask: BoolMask) -> dict[str, Any]:
     """pycocotools RLE with the counts as a ``str`` (as the platform stores it)."""
     rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
     counts = rle["counts"]
-    return {"counts": counts.decode("ascii") if isinstance(counts, bytes) else counts, "size": [int(v) for v in rle["size"]]}
+    text = counts.decode("ascii") if isinstance(counts, bytes) else counts
+    return {"counts": text, "size": [int(v) for v in rle["size"]]}
 
 
 def _number(value: float) -> int | float:
@@ -47,34 +49,41 @@ class _ImageMeta:
 
 
 class CocoBuilder:
-    """Collect images and objects in any order; ``render`` sorts images by sha1 as the platform does."""
+    """Collect images and objects in any order; ``write`` sorts images by sha1 as the platform does.
+
+    Each image's annotations are kept pre-serialised (without their ids, which depend on the final order),
+    so memory per image is about the size of its JSON, and the file is written piece by piece.
+    """
 
     def __init__(self, class_names: Sequence[str]) -> None:
         self._class_names = tuple(class_names)
-        self._images: dict[str, tuple[_ImageMeta, list[dict[str, Any]]]] = {}
+        self._images: dict[str, tuple[_ImageMeta, list[str]]] = {}
+        self._used: set[int] = set()
 
     def add(self, scene: Scene, labelled: Labelled) -> None:
-        annotations: list[dict[str, Any]] = []
+        if scene.sha1 in self._images:
+            return
+        fragments: list[str] = []
         for class_id, obj in labelled:
             segmentation, iscrowd = segmentation_of(obj)
-            annotations.append(
-                {
-                    "category_id": class_id,
-                    "iscrowd": iscrowd,
-                    "bbox": list(obj.box),
-                    "confidence": CONFIDENCE,
-                    "area": obj.area,
-                    "segmentation": segmentation,
-                }
-            )
-        self._images.setdefault(scene.sha1, (_ImageMeta(scene.ext, scene.width, scene.height), annotations))
+            body = {
+                "category_id": class_id,
+                "iscrowd": iscrowd,
+                "bbox": list(obj.box),
+                "confidence": CONFIDENCE,
+                "area": obj.area,
+                "segmentation": segmentation,
+            }
+            fragments.append(json.dumps(body)[1:-1])  # '"category_id": 0, ...' without the braces
+            self._used.add(class_id)
+        self._images[scene.sha1] = (_ImageMeta(scene.ext, scene.width, scene.height), fragments)
 
-    def render(self) -> str:
-        images: list[dict[str, Any]] = []
-        annotations: list[dict[str, Any]] = []
-        used: set[int] = set()
-        for image_id, sha1 in enumerate(sorted(self._images), start=1):
-            meta, objects = self._images[sha1]
+    def write(self, out: TextIO) -> None:
+        """Write the JSON exactly as ``json.dumps`` of the platform's dict (default separators) would."""
+        order = sorted(self._images)
+        images = []
+        for image_id, sha1 in enumerate(order, start=1):
+            meta = self._images[sha1][0]
             images.append(
                 {
                     "id": image_id,
@@ -87,9 +96,20 @@ class CocoBuilder:
                     "flickr_url": "",
                 }
             )
-            for obj in objects:
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, **obj})
-                used.add(obj["category_id"])
-        categories = [{"id": i, "name": self._class_names[i], "supercategory": "object"} for i in sorted(used)]
+        categories = [{"id": i, "name": self._class_names[i], "supercategory": "object"} for i in sorted(self._used)]
         licenses = [{"id": 1, "name": "", "url": ""}]
-        return json.dumps({"images": images, "licenses": licenses, "categories": categories, "annotations": annotations})
+        out.write('{"images": ' + json.dumps(images))
+        out.write(', "licenses": ' + json.dumps(licenses))
+        out.write(', "categories": ' + json.dumps(categories))
+        out.write(', "annotations": [')
+        anno_id = 0
+        for image_id, sha1 in enumerate(order, start=1):
+            for fragment in self._images[sha1][1]:
+                anno_id += 1
+                out.write(f'{", " if anno_id > 1 else ""}{{"id": {anno_id}, "image_id": {image_id}, {fragment}}}')
+        out.write("]}")
+
+    def render(self) -> str:
+        buf = io.StringIO()
+        self.write(buf)
+        return buf.getvalue()

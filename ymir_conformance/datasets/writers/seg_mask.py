@@ -32,9 +32,12 @@ def render_seg_mask(scene: Scene, labelled: Labelled) -> bytes | None:
     masked = [(class_id, obj.mask) for class_id, obj in labelled if obj.mask is not None]
     if not masked:
         return None
-    canvas = np.zeros((scene.height, scene.width, 3), dtype=np.uint8)
+    labels = np.zeros((scene.height, scene.width), dtype=np.uint16)  # 0 = background
     for class_id, mask in masked:
-        canvas[mask] = label_colour(class_id)
+        labels[mask] = class_id + 1
+    lut = np.zeros((max(c for c, _ in masked) + 2, 3), dtype=np.uint8)
+    for class_id, _ in masked:
+        lut[class_id + 1] = label_colour(class_id)
     buf = io.BytesIO()
-    Image.fromarray(canvas).save(buf, format="PNG")
+    Image.fromarray(lut[labels]).save(buf, format="PNG", compress_level=1)  # RGB, as users upload them
     return buf.getvalue()
