@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import stat
@@ -27,7 +28,10 @@ from .model import ObjectType, Task, TaskShape
 from .platform import LATEST, Release
 from .runner import container_gpu_id
 
-CLASS_NAMES = ("cat", "dog", "person")
+# Deliberately not in alphabetical order: an image that sorts class_names or assumes its own order maps
+# indices to the wrong names (IN-03), which the ground-truth check then sees.
+CLASS_NAMES = ("person", "cat", "dog")
+GROUND_TRUTH = "ground-truth.json"  # beside in/ and out/, never visible to the image
 CANDIDATE_SEED_OFFSET = 7919
 
 
@@ -284,6 +288,16 @@ class DatasetSpec:
     string_values: bool = False  # template values as the web UI returns them after an edit: strings
 
 
+def write_ground_truth(path: Path, candidates: list[str], scenes: list[datasets.Scene]) -> None:
+    """What is really in each candidate image: basename -> size and objects (class name, [x, y, w, h])."""
+    truth = {
+        os.path.basename(cpath): {"width": sc.width, "height": sc.height,
+                                  "objects": [{"class_name": o.class_name, "box": list(o.box)} for o in sc.objects]}
+        for cpath, sc in zip(candidates, scenes)
+    }
+    path.write_text(json.dumps(truth, sort_keys=True))
+
+
 def _fresh(root: Path) -> None:
     if root.exists():
         shutil.rmtree(root)
@@ -338,6 +352,7 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
                                            list(data.class_names)))
     in_dir = root / "in"
     candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names, release=release)
+    write_ground_truth(root / GROUND_TRUTH, candidates, scenes)
     for sub in ("annotations", "predictions"):
         (in_dir / sub).mkdir(exist_ok=True)
     model_paths = install_model(model, in_dir, stage, release)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import reprlib
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -201,9 +202,23 @@ def read_text(host: Path, container_path: str, max_bytes: int = MAX_ARTEFACT_BYT
     return Artefact(container_path, exists=True, value=text, text=text)
 
 
+MAX_FLOW_DEPTH = 200  # PyYAML's scanner is quadratic in flow nesting: refuse deeper files before parsing
+
+
+def _flow_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in re.sub(r"[^\[\]{}]+", "", text):
+        depth = depth + 1 if ch in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_yaml(art: Artefact) -> Artefact:
     if not art.ok:
         return art
+    if _flow_depth(art.text) > MAX_FLOW_DEPTH:
+        return Artefact(art.container_path, True, problem=f"is nested more than {MAX_FLOW_DEPTH} levels deep",
+                        text=art.text)
     try:
         value = yaml.safe_load(art.text)
     except yaml.YAMLError as exc:
@@ -294,6 +309,17 @@ class RunView:
                 continue
         return sizes
 
+    @cached_property
+    def ground_truth(self) -> dict[str, Any]:
+        """basename -> {width, height, objects: [{class_name, box}]} of each candidate, when the suite made the
+        workspace (``ground-truth.json`` beside in/, never shown to the image); {} for external runs."""
+        path = self.outcome.in_dir.parent / "ground-truth.json"
+        try:
+            value = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
     # -- what the image wrote (/out) ---------------------------------------------------------------------
     @cached_property
     def monitor(self) -> Artefact:
@@ -381,7 +407,7 @@ def judge_releases(outcome: RunOutcome, releases: Iterable[Release] = RELEASES) 
 
 def rule_sort_key(c: Check) -> tuple[int, str, int]:
     prefix, _, num = c.rule.partition("-")
-    order = ["IM", "LC", "V1", "IN", "MON", "TR", "INF", "MIN"]
+    order = ["IM", "LC", "V1", "BUD", "IN", "MON", "TR", "INF", "MIN"]
     digits = "".join(ch for ch in num if ch.isdigit())
     return (order.index(prefix) if prefix in order else 99, prefix, int(digits or 0))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..model import ObjectType, Task
 from ..platform import Release
-from ._values import as_float, described, is_number, kind, stem
+from ._values import as_float, described, is_number, key_text, kind, stem
 from .base import COCO_TYPES, DETECTION_ONLY, Area, Level, RunView, Violation, cap, check, short
 from .silent_loss import (
     DET_MAX_BOXES_LEGACY,
@@ -62,6 +62,11 @@ FIX_COCO = (
     "h], area, iscrowd, confidence and segmentation as a compressed RLE (pycocotools.mask.encode(np.asfortranarray"
     "(mask)) with counts decoded to str) or a list holding exactly one polygon."
 )
+
+
+def _k(key: Any) -> str:
+    """A detection key as a location shows it: bare, at most 80 characters."""
+    return key_text(str(key))[:80]
 
 
 def _loss_note(view: RunView) -> str:
@@ -114,7 +119,7 @@ def inf_02(view: RunView) -> Iterator[Violation]:
         return
     bad = [Violation("INF-02", f"detection key {short(k)} is a path, not the image basename; the platform applies "
                      "basename() so it still works, but the contract asks for the bare name", file=RESULT,
-                     where=f"detection.{short(k, 80)}", found=short(k), expected=short(os.path.basename(str(k))),
+                     where=f"detection.{_k(k)}", found=short(k), expected=short(os.path.basename(str(k))),
                      fix="Key every image by os.path.basename(<path from candidate-index.tsv>).")
            for k in det if "/" in str(k)]
     yield from cap(bad)
@@ -130,7 +135,7 @@ def inf_03(view: RunView) -> Iterator[Violation]:
     crash: list[Violation] = []
     skipped: list[Violation] = []
     for key, value in det.items():
-        where = f"detection.{short(key, 80)}"
+        where = f"detection.{_k(key)}"
         if not isinstance(value, dict):
             crash.append(Violation("INF-03", f"the value of {short(key)} is {kind(value)}, not an object: the platform "
                                    "crashes on it and fails the task", file=RESULT, where=where, found=described(value),
@@ -187,7 +192,7 @@ def inf_04(view: RunView) -> Iterator[Violation]:
     missing_coord: list[Violation] = []
     no_score: list[tuple[str, int]] = []
     for key, i, box in _iter_boxes(view):
-        where = f"detection.{short(key, 60)}.boxes[{i}]"
+        where = f"detection.{_k(key)}.boxes[{i}]"
         if not isinstance(box, dict):
             crash.append(_crash(where, f"box entry is {kind(box)}, not an object", described(box)))
             continue
@@ -231,12 +236,12 @@ def inf_04(view: RunView) -> Iterator[Violation]:
         if release >= R21:
             yield Violation("INF-04", f"{len(no_score)} box(es) in {images} image(s) have no score: ymir 2.1+ "
                             "silently drop them (the task succeeds with fewer predictions)" + _loss_note(view),
-                            file=RESULT, where=f"detection.{short(key, 60)}.boxes[{i}]", found="no 'score' key",
+                            file=RESULT, where=f"detection.{_k(key)}.boxes[{i}]", found="no 'score' key",
                             expected="score: float in [0, 1]", fix=FIX_BOX, lost=len(no_score))
         else:
             yield Violation("INF-04", f"{len(no_score)} box(es) in {images} image(s) have no score: ymir <= 2.0 sort "
                             "boxes by score and crash (KeyError), failing the task", file=RESULT,
-                            where=f"detection.{short(key, 60)}.boxes[{i}]", found="no 'score' key",
+                            where=f"detection.{_k(key)}.boxes[{i}]", found="no 'score' key",
                             expected="score: float in [0, 1]", fix=FIX_BOX)
 
 
@@ -276,7 +281,7 @@ def inf_06(view: RunView) -> Iterator[Violation]:
     for key, i, box in _iter_boxes(view):
         if not isinstance(box, dict):
             continue
-        where = f"detection.{short(key, 60)}.boxes[{i}]"
+        where = f"detection.{_k(key)}.boxes[{i}]"
         s = box.get("score")
         if isinstance(s, (int, float)) and not isinstance(s, bool) and not (0.0 <= float(s) <= 1.0):
             score_bad.append(Violation("INF-06", f"score {short(s)} is outside [0, 1]", file=RESULT, where=where + ".score",
@@ -309,7 +314,7 @@ def inf_07(view: RunView) -> Iterator[Violation]:
         return
     out = [Violation("INF-07", f"image {short(key)} has {n + DET_MAX_BOXES_LEGACY} boxes: ymir <= 2.0 keep only the "
                      f"{DET_MAX_BOXES_LEGACY} with the highest score and drop {n}", file=RESULT,
-                     where=f"detection.{short(key, 60)}.boxes", found=f"{n + DET_MAX_BOXES_LEGACY} boxes",
+                     where=f"detection.{_k(key)}.boxes", found=f"{n + DET_MAX_BOXES_LEGACY} boxes",
                      expected=f"<= {DET_MAX_BOXES_LEGACY} boxes", lost=n,
                      fix="Apply a confidence threshold and NMS, and keep at most the 50 best boxes per image for "
                          "ymir <= 2.0.")
@@ -335,7 +340,7 @@ def inf_08(view: RunView) -> Iterator[Violation]:
     if t.missing_candidates:
         n, total = len(t.missing_candidates), len(view.candidates)
         yield Violation("INF-08", f"{n} of {total} candidate image(s) have no key in 'detection' (write "
-                        "{\"boxes\": []} for images without detections)" + combined_note(view), file=RESULT,
+                        "{\"boxes\": []} for images without detections)" + combined_note(view, missing=True), file=RESULT,
                         where="detection", found=", ".join(os.path.basename(c) for c in t.missing_candidates[:5]),
                         expected="one key per candidate", fix=fix)
 

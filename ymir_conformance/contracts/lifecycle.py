@@ -70,6 +70,8 @@ def v1_exit_code(view: RunView) -> Iterator[Violation]:
     o = view.outcome
     if o.succeeded:
         return
+    if o.timed_out and o.budget_total_s is not None:
+        return  # the suite stopped it at the total budget: BUD-01 reports that (the exit code is unknown)
     tail = log_tail(o)
     final = _final_monitor(view)
     code_note = ""
@@ -278,8 +280,10 @@ def bud_01(view: RunView) -> Iterator[Violation]:
         return
     if o.timed_out or o.duration_s > o.budget_total_s:
         how = "was stopped by the suite" if o.timed_out else "ran"
+        tail = f". Last {TAIL_LINES} log lines: {_render_tail(log_tail(o))}" if o.timed_out else ""
         yield Violation("BUD-01", f"the run {how} after {o.duration_s:.1f} s, over the total budget of "
-                        f"{o.budget_total_s:g} s", found=f"{o.duration_s:.1f} s",
+                        f"{o.budget_total_s:g} s{tail}", file=LOG_PATH if o.timed_out else "",
+                        found=f"{o.duration_s:.1f} s",
                         expected=f"<= {o.budget_total_s:g} s (budget_total_s)", fix=FIX_BUDGET)
 
 

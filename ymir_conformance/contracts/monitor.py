@@ -190,7 +190,7 @@ def mon_04(view: RunView) -> Iterator[Violation]:
             out_of_range.append(Violation("MON-04", f"progress {short(rec.percent)} is outside [0, 1] "
                                           f"({snap.label}){hint}", file=MONITOR_PATH, where=_where(snap) + ", column 3",
                                           found=short(rec.percent), expected="0.0 <= percent <= 1.0", fix=FIX_PERCENT))
-        if prev is not None and rec.percent < prev[1].percent - 1e-9:
+        if prev is not None and rec.state != 4 and rec.percent < prev[1].percent - 1e-9:  # an ERROR's percent is moot
             backwards.append(Violation("MON-04", f"progress goes backwards from {prev[1].percent:g} "
                                        f"({prev[0].label}) to {rec.percent:g} ({snap.label})", file=MONITOR_PATH,
                                        where=_where(snap) + ", column 3",

@@ -136,17 +136,13 @@ def snapshots(outcome: RunOutcome, final_text: str | None) -> list[Snapshot]:
 
 
 def image_records(snaps: list[Snapshot]) -> list[tuple[Snapshot, Record]]:
-    """Distinct line-1 records in time order, without the platform's leading PENDING line(s)."""
+    """Distinct line-1 records in time order, without the platform's PENDING line."""
     result: list[tuple[Snapshot, Record]] = []
-    started = False
     last_line: str | None = None
     for snap in snaps:
         rec = snap.record
-        if rec is None:
+        if rec is None or rec.is_platform_pending:  # the platform's line (left on top by an appending image)
             continue
-        if not started and rec.is_platform_pending:
-            continue
-        started = True
         line = snap.first_line.strip()
         if line == last_line:
             continue

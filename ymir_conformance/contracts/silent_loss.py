@@ -36,11 +36,15 @@ def is_combined(view: RunView) -> bool:
     return Task.MINING in view.outcome.shape.tasks and Task.INFER in view.outcome.shape.tasks
 
 
-def combined_note(view: RunView) -> str:
+def combined_note(view: RunView, missing: bool = False) -> str:
+    """What a combined mining+infer run changes about a loss count (contract §10); '' for other runs."""
     if not is_combined(view):
         return ""
-    return (" In this combined mining+infer run the platform keeps predictions only for the assets mining puts in "
-            "its top-k, and records no candidate with zero boxes; those are not counted as losses here.")
+    if missing:
+        return ("; in this combined mining+infer run the platform records no candidate with zero boxes anyway, so "
+                "a missing key loses nothing")
+    return ("; in this combined mining+infer run the platform keeps predictions only for the images mining selects "
+            "(top-k), so the count is the most that can be lost")
 
 
 def box_list(value: Any, release: Release) -> tuple[str, Any]:
@@ -193,11 +197,11 @@ def coco_tally(view: RunView) -> CocoTally | None:
     classes = {norm_class(c) for c in view.class_names}
     image_file: dict[Any, str] = {}
     for im in images:
-        if isinstance(im, dict) and _hashable(im.get("id")) and isinstance(im.get("file_name"), str):
+        if isinstance(im, dict) and "id" in im and _hashable(im["id"]) and isinstance(im.get("file_name"), str):
             image_file.setdefault(im["id"], im["file_name"])
     cat_name: dict[Any, str] = {}
     for cat in categories:
-        if isinstance(cat, dict) and _hashable(cat.get("id")) and isinstance(cat.get("name"), str):
+        if isinstance(cat, dict) and "id" in cat and _hashable(cat["id"]) and isinstance(cat.get("name"), str):
             cat_name.setdefault(cat["id"], cat["name"])
     t = CocoTally()
     seen: set[tuple[Any, ...]] = set()

@@ -424,7 +424,8 @@ def tr_08(view: RunView) -> Iterator[Violation]:
         if not _IDENT.match(key):
             bad.append(Violation("TR-08", f"stage key {short(key)} is not an identifier", file=RESULT,
                                  where=f"model_stages.{key[:60]}", found=short(key), expected="e.g. epoch_10", fix=fix))
-        if isinstance(stage, dict) and "stage_name" in stage and str(stage["stage_name"]) != key:
+        name = stage.get("stage_name") if isinstance(stage, dict) else None
+        if isinstance(name, (str, int, float)) and str(name) != key:  # a missing/odd stage_name is TR-02's
             bad.append(Violation("TR-08", f"stage key {short(key)} differs from its stage_name {short(stage['stage_name'])}",
                                  file=RESULT, where=f"model_stages.{key[:60]}.stage_name",
                                  found=short(stage["stage_name"]), expected=short(key), fix=fix))

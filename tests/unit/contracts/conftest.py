@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from contract_kit import SHAPES, Kit, make_kit
+from contract_kit import SHAPES, Kit, KitFactory, make_kit
 from ymir_conformance.model import ObjectType
 
-KitFactory = Callable[..., Kit]
+__all__ = ["KitFactory", "make"]
 
 
 @pytest.fixture

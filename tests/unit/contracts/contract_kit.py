@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,8 @@ def make_kit(root: Path, shape: TaskShape, object_type: ObjectType = ObjectType.
         (kit.in_dir / "val-index.tsv").write_text(f"{lines[2]}\t/in/annotations/y.xml\n")
     return kit
 
+
+KitFactory = Callable[..., Kit]
 
 SHAPES = {
     "training": TaskShape.of(Task.TRAINING),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import KitFactory
+from contract_kit import KitFactory
 from ymir_conformance.contracts import Status
 from ymir_conformance.model import ObjectType
 from ymir_conformance.platform import RELEASES

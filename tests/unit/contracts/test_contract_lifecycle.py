@@ -1,0 +1,111 @@
+"""V1, LC-03/07/09/10, MON-08 and the timing budgets BUD-01..03."""
+from __future__ import annotations
+
+from contract_kit import KitFactory, PENDING, T0, rec
+from ymir_conformance.contracts import Level, Status
+from ymir_conformance.model import ProgressSample
+
+ERROR_TAIL = "epoch 0\nepoch 1\nTraceback (most recent call last):\n  File x\nValueError: the validation set is empty\n" \
+             "ERROR 300002: dataset error\n"
+
+
+def clean_failure(kit) -> None:  # type: ignore[no-untyped-def]
+    kit.monitor(rec(0.3, state=4, code=300002, ts=T0 + 10) + "ValueError: the validation set is empty\n")
+    kit.log(ERROR_TAIL)
+
+
+def test_v1_nonzero_exit_quotes_the_log_tail(make: KitFactory) -> None:
+    kit = make("training")
+    clean_failure(kit)
+    assert kit.failed(exit_code=2) == {"V1"}
+    (v,) = kit.violations("V1", exit_code=2)
+    assert "exited 2" in v.message and "ERROR 300002: dataset error" in v.message
+    assert "300002" in v.message  # the code the platform will report
+    assert "epoch 0" not in v.message and "epoch 1" in v.message  # only the last 5 lines
+
+
+def test_v1_timeout_says_so(make: KitFactory) -> None:
+    kit = make("training")
+    (v,) = kit.violations("V1", exit_code=None, timed_out=True, duration_s=901.0)
+    assert "timed out" in v.message and "901" in v.message
+    assert kit.finding("V1").status == Status.PASSED
+    # stopped at the profile's total budget: BUD-01 owns it, V1 stays quiet (the exit code is unknown)
+    kit.log("sleeping\n")
+    assert kit.failed(exit_code=None, timed_out=True, duration_s=901.0, budget_total_s=900.0) == {"BUD-01"}
+    (b,) = kit.violations("BUD-01", exit_code=None, timed_out=True, duration_s=901.0, budget_total_s=900.0)
+    assert "stopped" in b.message and "sleeping" in b.message
+
+
+def test_lc03_read_only_in(make: KitFactory) -> None:
+    kit = make("training")
+    kit.log("caching labels\nOSError: [Errno 30] Read-only file system: '/in/train-index.cache'\nfell back to /tmp\n")
+    assert kit.failed() == {"LC-03"}
+    assert kit.finding("LC-03").level == Level.MUST
+    assert kit.finding("LC-03", "1.1").level == Level.SHOULD
+
+
+def test_lc03_ignores_other_paths_and_checks_digests(make: KitFactory) -> None:
+    kit = make("training")
+    kit.log("OSError: [Errno 30] Read-only file system: '/bin/x' /input /init\n")
+    assert kit.failed() == set()
+    assert kit.failed(in_dir_digest_before="aaa", in_dir_digest_after="bbb") == {"LC-03"}
+    assert kit.failed(in_dir_digest_before="aaa", in_dir_digest_after="aaa") == set()
+
+
+def test_lc07_cpu_mode_crash(make: KitFactory) -> None:
+    kit = make("training", gpu_id="")
+    kit.monitor(rec(0.0, state=4, code=300101, ts=T0 + 10) + "cuda error\n")
+    kit.log("loading\nRuntimeError: Found no NVIDIA driver on your system\n")
+    assert kit.failed(exit_code=1, gpu_ids=()) == {"V1", "LC-07"}
+    assert "LC-07" not in kit.failed(exit_code=1, gpu_ids=("0",))  # not CPU mode
+
+
+def test_lc07_clean_300102_is_fine(make: KitFactory) -> None:
+    kit = make("training", gpu_id="")
+    kit.monitor(rec(0.0, state=4, code=300102, ts=T0 + 10) + "no gpu\n")
+    kit.log("ERROR: no GPU available (gpu_id is empty), cuda required\n")
+    assert kit.failed(exit_code=1, gpu_ids=()) == {"V1"}
+
+
+def test_lc09_and_lc10_retries(make: KitFactory) -> None:
+    kit = make("training")
+    assert kit.failed(retried_as_root=True, diagnosis=["failed as 1000:1000, passed as root"]) == {"LC-09"}
+    (v,) = kit.violations("LC-09", retried_as_root=True)
+    assert "deployment" in v.message and v.level == Level.SHOULD
+    assert kit.failed(retried_with_network=True) == {"LC-10"}
+
+
+def test_mon08_error_hidden_by_progress_lines(make: KitFactory) -> None:
+    kit = make("training")
+    kit.monitor(rec(0.3, state=4, code=300002, ts=T0 + 10) + "the validation set is empty\n")
+    kit.log("ValueError: boom\n" + "".join(f"saving checkpoint {i}\n" for i in range(5)))
+    assert kit.failed(exit_code=1) == {"V1", "MON-08"}
+
+
+def test_mon08_blank_tail(make: KitFactory) -> None:
+    kit = make("training")
+    clean_failure(kit)
+    kit.log("ERROR 300002\n\n\n\n\n\n")
+    assert kit.failed(exit_code=1) == {"V1", "MON-08"}
+
+
+def test_mon08_monitor_message_in_tail_is_enough(make: KitFactory) -> None:
+    kit = make("training")
+    kit.monitor(rec(0.3, state=4, code=300004, ts=T0 + 10) + "weights missing at /in/models/best.pt\n")
+    kit.log("step 1\nstep 2\nweights missing at /in/models/best.pt\n")
+    assert kit.failed(exit_code=1) == {"V1"}
+
+
+def test_budgets(make: KitFactory) -> None:
+    kit = make("training")
+    assert kit.failed(budget_total_s=5.0, duration_s=10.0) == {"BUD-01"}
+    (v,) = kit.violations("BUD-01", budget_total_s=5.0, duration_s=10.0)
+    assert "5" in v.message and "10.0" in v.message
+    assert kit.failed(budget_total_s=20.0) == set()
+    assert kit.failed(budget_first_progress_s=1.0) == {"BUD-02"}  # first update at 2.0 s
+    assert kit.failed(budget_first_progress_s=3.0) == set()
+    assert kit.failed(budget_heartbeat_s=3.0) == {"BUD-03"}  # 2.0 -> 6.0 s
+    assert kit.failed(budget_heartbeat_s=5.0) == set()
+    only_pending = [ProgressSample(0.1, PENDING)]
+    assert "BUD-02" in kit.failed(budget_first_progress_s=5.0, progress=only_pending)
+    assert kit.finding("BUD-01").status == Status.PASSED  # no budget: nothing to violate

@@ -1,0 +1,248 @@
+"""TR-01..TR-14 on canned /out/models trees, per release."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+import yaml
+
+from contract_kit import KitFactory, Kit
+from ymir_conformance.contracts import Level, Status
+from ymir_conformance.model import ObjectType
+
+
+def stages(kit: Kit) -> dict[str, Any]:
+    res: dict[str, Any] = yaml.safe_load((kit.out_dir / "models/result.yaml").read_text())
+    return res
+
+
+def test_tr01_missing(make: KitFactory) -> None:
+    kit = make("training")
+    (kit.out_dir / "models/result.yaml").unlink()
+    assert kit.failed() == {"TR-01"}
+    assert "160011" in kit.violations("TR-01")[0].message
+    assert "no model" in kit.violations("TR-01", "1.1")[0].message
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "key: [unclosed\n", "{}\n", "best_stage_name: x\n"])
+def test_tr01_not_a_usable_mapping(make: KitFactory, text: str) -> None:
+    kit = make("training")
+    kit.result_yaml(text)
+    assert kit.failed() == {"TR-01"}
+
+
+def test_tr01_numpy_scalar_says_float(make: KitFactory) -> None:
+    kit = make("training")
+    kit.result_yaml("best_stage_name: e\nmodel_stages:\n  e:\n    mAP: !!python/object/apply:numpy.core.multiarray.scalar"
+                    "\n    - !!python/object/apply:numpy.dtype\n      args: [f8, 0, 1]\n    - !!binary AAAA\n")
+    assert kit.failed() == {"TR-01"}
+    assert "float()" in kit.violations("TR-01")[0].message
+
+
+def test_tr01_stage_format_on_1_1(make: KitFactory) -> None:
+    kit = make("training", release="2.5")  # writes the stage format
+    assert kit.failed("2.5") == set()
+    assert "TR-01" in kit.failed("1.1")
+
+
+def test_tr02_percentage_metric(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch20"]["mAP"] = 65.3
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-02"}
+    assert "percentage" in kit.violations("TR-02")[0].message
+
+
+@pytest.mark.parametrize("field,value", [("timestamp", "yesterday"), ("files", "epoch20.pt"), ("tp", -1),
+                                         ("stage_name", None), ("mAR", "high")])
+def test_tr02_stage_schema(make: KitFactory, field: str, value: Any) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch10"][field] = value
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-02"}
+    assert kit.violations("TR-02")[0].where == f"model_stages.epoch10.{field}"
+
+
+def test_tr02_map_required_on_2_0_only(make: KitFactory) -> None:
+    kit = make("training", ObjectType.DETECTION)
+    res = stages(kit)
+    for s in res["model_stages"].values():
+        s["mAR"] = s.pop("mAP")
+    kit.result_yaml(res)
+    assert "TR-02" in kit.failed("2.0")
+    assert "TR-02" not in kit.failed("2.1")
+    assert "TR-02" not in kit.failed("2.5")
+
+
+def test_tr03_best_stage_not_a_key(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["best_stage_name"] = "epoch99"
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-03"}
+
+
+def test_tr04_absolute_and_missing_files(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch20"]["files"] = ["/out/models/epoch20/epoch20.pt", "gone.pt"]
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-04"}
+    msgs = [v.message for v in kit.violations("TR-04")]
+    assert any("absolute" in m for m in msgs) and any("gone.pt" in m for m in msgs)
+
+
+def test_tr04_file_in_models_root_is_found(make: KitFactory) -> None:
+    kit = make("training")  # config.py lives in /out/models, listed by both stages
+    assert "TR-04" not in kit.failed()
+
+
+def test_tr04_dangling_symlink(make: KitFactory) -> None:
+    kit = make("training")
+    p = kit.out_dir / "models/epoch20/epoch20.pt"
+    p.unlink()
+    os.symlink("/out/weights/best.pt", p)
+    assert "TR-04" in kit.failed()
+
+
+def test_tr10_relative_symlink(make: KitFactory) -> None:
+    kit = make("training")
+    p = kit.out_dir / "models/epoch20/epoch20.pt"
+    p.rename(kit.out_dir / "models/real.pt")
+    os.symlink("../real.pt", p)
+    assert kit.failed() == {"TR-10"}
+
+
+def test_tr10_empty_files(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch10"]["files"] = []
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-10"}
+    assert kit.finding("TR-10").level == Level.SHOULD
+
+
+def test_tr05_attachments(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["attachments"] = {"deploy": ["model.onnx"]}
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-05"}
+    kit.write("models/attachments/deploy/model.onnx", b"onnx")
+    assert kit.failed() == set()
+    res["attachments"] = {"deploy": "model.onnx"}
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-05"}
+
+
+def test_tr06_evaluate_config_range_string(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["evaluate_config"] = {"iou_thr": "0.5:0.95:0.05", "conf_thr": 0.1}
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-06"}
+
+
+def test_tr07_at_sign(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    s = res["model_stages"].pop("epoch10")
+    s["stage_name"] = "epoch@10"
+    res["model_stages"]["epoch@10"] = s
+    kit.write("models/epoch@10/epoch10.pt", b"w")
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-07", "TR-08"}  # also not an identifier (SHOULD)
+    assert kit.finding("TR-07").level == Level.MUST
+
+
+def test_tr08_identifier_and_key_equals_name(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch10"]["stage_name"] = "first"
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-08"}
+    s = res["model_stages"].pop("epoch10")
+    s["stage_name"] = "epoch-10"
+    res["model_stages"]["epoch-10"] = s
+    kit.write("models/epoch-10/epoch10.pt", b"w")
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-08"}
+
+
+def test_tr09_too_many_stages(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    for i in range(12):
+        res["model_stages"][f"e{i}"] = {"stage_name": f"e{i}", "files": ["config.py"], "timestamp": 1, "mAP": 0.1}
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-09"}
+
+
+def test_tr11_best_stage_not_best(make: KitFactory) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["best_stage_name"] = "epoch10"
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-11"}
+
+
+def test_tr11_uses_the_main_metric_of_the_object_type(make: KitFactory) -> None:
+    kit = make("training", ObjectType.SEMANTIC_SEGMENTATION)
+    res = stages(kit)
+    res["model_stages"]["epoch10"]["mAP"] = 0.99  # not the main metric for semantic segmentation
+    kit.result_yaml(res)
+    assert kit.failed() == set()
+    res["model_stages"]["epoch10"]["mIoU"] = 0.99
+    kit.result_yaml(res)
+    assert kit.failed() == {"TR-11"}
+
+
+def test_tr12_object_type_per_release(make: KitFactory) -> None:
+    kit = make("training", ObjectType.INSTANCE_SEGMENTATION, release="2.3")
+    res = stages(kit)
+    del res["object_type"]
+    kit.result_yaml(res)
+    assert kit.failed("2.3") == {"TR-12"}
+    assert kit.finding("TR-12", "2.3").level == Level.MUST
+    assert kit.finding("TR-12", "2.5").status == Status.NOT_APPLICABLE
+    assert kit.failed("2.5") == set()
+    assert kit.finding("TR-12", "2.0").status == Status.NOT_APPLICABLE
+
+
+def test_tr12_detection_default_is_fine(make: KitFactory) -> None:
+    kit = make("training", ObjectType.DETECTION)
+    res = stages(kit)
+    del res["object_type"]
+    kit.result_yaml(res)
+    assert kit.failed("2.2") == set()
+
+
+def test_tr14_tensorboard(make: KitFactory) -> None:
+    kit = make("training")
+    for p in (kit.out_dir / "tensorboard").iterdir():
+        p.unlink()
+    assert kit.failed() == {"TR-14"}
+    kit.write("tensorboard/events.out.tfevents.123.host", b"\x00garbage" * 50)
+    assert kit.failed() == {"TR-14"}
+    assert "event" in kit.violations("TR-14")[0].message
+
+
+def test_legacy_format_is_accepted_everywhere(make: KitFactory) -> None:
+    for release in ("1.1", "2.0", "2.3", "2.5"):
+        kit = make("training", release=release, conformant=False)
+        kit.conformant("1.1")  # legacy model/map
+        assert kit.failed(release) == set(), release
+
+
+def test_legacy_format_problems(make: KitFactory) -> None:
+    kit = make("training", release="1.1")
+    kit.result_yaml({"model": ["best.pt", "missing.params"], "map": 0.8})
+    assert kit.failed("1.1") == {"TR-04"}
+    kit.result_yaml({"model": ["/out/models/best.pt", "config.py"], "map": 0.8})
+    assert kit.failed("1.1") == set()  # 1.1 applies basename()
+    assert kit.failed("2.5") == {"TR-04"}
+    kit.result_yaml({"model": "best.pt", "map": 83})
+    assert kit.failed("2.5") == {"TR-02"}
