@@ -228,7 +228,7 @@ class Conductor:
             if spec.kind == "infer-nonbest":
                 other = base.model.non_best_stage()
                 if other is None:
-                    return RunRecord(spec, None, None, skipped="the model has a single stage; no non-best stage to use")
+                    return RunRecord(spec, None, None, skipped="the model declares no non-best stage (it has a single stage)")
                 stage = other
             if spec.kind == "single-image-infer":
                 data = DatasetSpec(**{**data.__dict__, "flat_candidate_names": True})
