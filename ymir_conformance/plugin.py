@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -174,7 +174,7 @@ class YmirSession:
     def run(self, spec: RunSpec) -> RunRecord:
         return self.conductor.get(spec)
 
-    def skip(self, reason: str) -> None:
+    def skip(self, reason: str) -> NoReturn:
         """Skip, except in the certify profile, which may skip nothing the image declares."""
         if self.settings.profile == "certify" and "declares no" not in reason:
             pytest.fail(f"certify profile: nothing the image declares may be skipped, but: {reason}", pytrace=False)
