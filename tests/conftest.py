@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import docker
@@ -29,10 +30,12 @@ def docker_client() -> Iterator[docker.DockerClient]:
         if REQUIRE_DOCKER:
             pytest.fail(msg + " (YMIR_REQUIRE_DOCKER=1: integration tests may not be skipped)", pytrace=False)
         pytest.skip(msg)
-    label = {"label": "org.ymir-conformance.session"}
-    before = {c.id for c in cl.containers.list(all=True, filters=label)}
+    # Every container this test process (and its pytester subprocesses) starts carries this tag, so the check
+    # below sees only our own containers, not those of xdist siblings or other sessions on the same engine.
+    tag = uuid.uuid4().hex[:12]
+    os.environ["YMIR_CONFORMANCE_TAG"] = tag
     yield cl
-    leftovers = [c for c in cl.containers.list(all=True, filters=label) if c.id not in before]
+    leftovers = cl.containers.list(all=True, filters={"label": f"org.ymir-conformance.tag={tag}"})
     cl.close()
     assert not leftovers, f"containers left behind: {[c.name for c in leftovers]}"
 

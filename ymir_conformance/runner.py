@@ -29,6 +29,14 @@ from .progress import MonitorSampler
 
 LABEL_SESSION = "org.ymir-conformance.session"
 LABEL_RUN = "org.ymir-conformance.run"
+LABEL_TAG = "org.ymir-conformance.tag"  # from $YMIR_CONFORMANCE_TAG: lets a caller (our own tests) find its containers
+
+
+def run_labels(session_id: str, run: str) -> dict[str, str]:
+    labels = {LABEL_SESSION: session_id, LABEL_RUN: run}
+    if os.environ.get("YMIR_CONFORMANCE_TAG"):
+        labels[LABEL_TAG] = os.environ["YMIR_CONFORMANCE_TAG"]
+    return labels
 LOG_CAP_BYTES = 64 * 1024 * 1024  # beyond this the log is drained but no longer written
 SHM_PER_GPU_GB = 16
 

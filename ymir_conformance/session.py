@@ -23,7 +23,7 @@ from .image import ImageInfo, inspect_image
 from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcome, Task, TaskShape)
 from .options import Settings
 from .platform import RELEASES, Release
-from .runner import LABEL_RUN, LABEL_SESSION, ContainerSpec, new_name, run_container, shm_size_for
+from .runner import ContainerSpec, new_name, run_container, run_labels, shm_size_for
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, package_model,
                         prepare_out, tree_digest)
 
@@ -135,14 +135,14 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
     for info in infos:
         multi_type = len(info.object_types) > 1
         for ot in info.object_types:
-            for rep, members in fams.items():
+            for members in fams.values():
                 members = tuple(r for r in members if supports(r, ot))
                 if not members:
                     continue  # e.g. segmentation before 2.1: the release cannot run this object type at all
-                rep = max(members)
                 for fmt in training_formats(info, ot, settings, members):
-                    if not any(fmt in datasets.formats_for(ot, r) for r in members):
-                        continue
+                    accepting = tuple(r for r in members if fmt in datasets.formats_for(ot, r))
+                    if not accepting:
+                        continue  # run each format at the newest release of the family that offers it
                     kinds = [k for k in settings.tasks if k != "negative"]
                     if "negative" in settings.tasks:
                         kinds += [f"negative-{v}" for v in NEGATIVE_INPUTS]
@@ -151,7 +151,7 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
                             continue
                         if kind != "training" and fmt != training_formats(info, ot, settings, members)[0]:
                             continue  # downstream tasks run on the model of the first format only
-                        specs.append(RunSpec(info.image, ot, kind, fmt, rep, members, multi_type,
+                        specs.append(RunSpec(info.image, ot, kind, fmt, max(accepting), accepting, multi_type,
                                              len(infos) > 1, len(fams) > 1))
     return specs
 
@@ -273,7 +273,7 @@ class Conductor:
         cspec = ContainerSpec(
             image=spec.image, in_dir=ws.in_dir, out_dir=out_dir, user=user, gpu_ids=s.gpu_ids,
             shm_size=shm_size_for(ws.config, s.gpu_ids), network=network, name=new_name(spec.id),
-            labels={LABEL_SESSION: self.session_id, LABEL_RUN: spec.id},
+            labels=run_labels(self.session_id, spec.id),
         )
         digest_before = tree_digest(ws.in_dir)
         result = run_container(self.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def test_certificate_and_workspaces_are_removed_unless_kept(pytester: pytest.Pyt
     import docker
 
     cl = docker.from_env()
-    stale = cl.containers.list(all=True, filters={"label": "org.ymir-conformance.session"})
+    tag = os.environ["YMIR_CONFORMANCE_TAG"]
+    stale = cl.containers.list(all=True, filters={"label": f"org.ymir-conformance.tag={tag}"})
     for c in stale:
         c.remove(force=True)
     assert stale, "--ymir-keep kept no container"

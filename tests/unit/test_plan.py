@@ -56,3 +56,11 @@ def test_negative_inputs_expand_to_variants() -> None:
     specs = plan([info([ObjectType.DETECTION])], Settings(tasks=("negative",)))
     assert [s.kind for s in specs] == ["negative-config-strings", "negative-no-template-keys", "negative-empty-val",
                                        "negative-corrupt-image", "negative-absent-class"]
+
+
+def test_each_format_runs_at_the_newest_release_that_offers_it() -> None:
+    s = Settings(profile="standard", tasks=("training",), releases=(Release(2, 4), Release(2, 5)))
+    by_id = {x.id: x for x in plan([info([ObjectType.DETECTION])], s)}
+    assert by_id["det-ls-json"].release == Release(2, 4) and by_id["det-ls-json"].judged_on == (Release(2, 4),)
+    assert by_id["coco"].judged_on == (Release(2, 5),)
+    assert by_id["det-voc"].judged_on == (Release(2, 4), Release(2, 5))
