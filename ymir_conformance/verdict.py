@@ -61,6 +61,8 @@ class Ledger:
         should = sorted({r for j in js for r in j.violated(Level.SHOULD)})
         if must:
             return Verdict.NOT_CONFORMANT, must, should
+        if all(j.subject == "image" for j in js):
+            return Verdict.UNTESTED, must, should  # no task can run there (e.g. segmentation before 2.1)
         skipped = [r for r in self.records.values() if r.spec.image == image and r.outcome is None
                    and "declares no" not in r.skipped]
         if any(j.not_evaluated for j in js) or skipped:
