@@ -128,7 +128,9 @@ def fetch_wheels(root: Path, wheels: list[str]) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
            "--python-version", "3.11", "--implementation", "cp", "--platform", "manylinux2014_x86_64",
            "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux_2_28_x86_64", "-d", str(dest), *wheels]
-    subprocess.run(cmd, check=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"pip download {' '.join(wheels)} failed (exit {proc.returncode}):\n{proc.stderr}")
 
 
 def build(root: Path, base_image: str, only: list[str] | None = None, quiet: bool = False) -> list[str]:

@@ -181,18 +181,18 @@ class YmirSession:
         pytest.skip(reason)
 
     def judge_area(self, spec: RunSpec, record: RunRecord, areas: tuple[Area, ...], subject_area: str,
-                   record_property: Any) -> None:
+                   properties: list[tuple[str, object]]) -> None:
         if record.outcome is None:
             self.skip(record.skipped)
         members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
         target = max(members)
-        conclude(per_release[target], target, self.settings, record_property,
+        conclude(per_release[target], target, self.settings, properties,
                  context=f"{spec.kind} run {spec.id} ({record.outcome.argv and ' '.join(record.outcome.argv)})",
                  log=_tail(record))
 
-    def judge_negative(self, spec: RunSpec, record: RunRecord, record_property: Any) -> None:
+    def judge_negative(self, spec: RunSpec, record: RunRecord, properties: list[tuple[str, object]]) -> None:
         """The image must cope (exit 0 with valid outputs) or fail cleanly: non-zero exit, monitor state 4 with
         a 3000xx code, the reason in the last log lines. Never hang, never exit 0 with garbage."""
         if record.outcome is None:
@@ -215,14 +215,14 @@ class YmirSession:
                     "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
             findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))
         self.ledger.add(spec.image, spec.id, "negative", {target: findings})
-        conclude(findings, target, self.settings, record_property, context=context, log=_tail(record))
+        conclude(findings, target, self.settings, properties, context=context, log=_tail(record))
 
-    def judge_image(self, image: str, record_property: Any) -> None:
+    def judge_image(self, image: str, properties: list[tuple[str, object]]) -> None:
         info = self.conductor.info(image)
         per_release = {r: info.findings(r) for r in self.settings.releases}
         self.ledger.add(image, "image", "image", per_release)
         target = self.settings.target_release
-        conclude(per_release[target], target, self.settings, record_property, context=f"image {image}", log="")
+        conclude(per_release[target], target, self.settings, properties, context=f"image {image}", log="")
 
 
 def _clean_failure(o: Any) -> str | None:
@@ -254,13 +254,15 @@ def _tail(record: RunRecord, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
-def conclude(findings: list[Finding], release: Release, settings: Settings, record_property: Any, context: str,
+def conclude(findings: list[Finding], release: Release, settings: Settings, properties: list[tuple[str, object]], context: str,
              log: str) -> None:
     """Turn findings into the test's outcome: fail on MUST (and SHOULD with --ymir-strict), warn on SHOULD."""
     must, should = must_and_should(findings)
     for f in findings:
         if f.status is not Status.NOT_APPLICABLE:
-            record_property(f"{f.check.rule}", f"{f.status}" + (f" ({f.level})" if f.level else ""))
+            # user_properties end up as JUnit <property> elements (any junit_family, without record_property's
+            # xunit2 warning), one per rule judged
+            properties.append((f.check.rule, f"{f.status}" + (f" ({f.level})" if f.level else "")))
     blocking = must + (should if settings.strict else [])
     if blocking:
         text = [f"{len(blocking)} rule(s) broken on platform {release} by {context}:", ""]
