@@ -109,7 +109,8 @@ def context_hash(root: Path, img: FixtureImage, parent_hash: str) -> str:
     h.update("\n".join(img.wheels).encode())
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if path.is_file() and not rel.startswith(WHEELS_DIR) and "__pycache__" not in rel:
+        parts = Path(rel).parts
+        if path.is_file() and parts[0] != WHEELS_DIR and not any(p.startswith(".") or p == "__pycache__" for p in parts):
             h.update(rel.encode())
             h.update(path.read_bytes())
     return h.hexdigest()[:16]
