@@ -24,7 +24,8 @@ from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcom
 from .options import Settings
 from .platform import RELEASES, Release
 from .runner import ContainerSpec, new_name, run_container, run_labels, shm_size_for
-from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, package_model,
+from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
+                        package_model,
                         prepare_out, tree_digest)
 
 KIND_SHAPES: dict[str, TaskShape] = {
@@ -159,10 +160,12 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
 class Conductor:
     """Runs specs at most once per session; owns workspaces, the model cache and the Docker client."""
 
-    def __init__(self, cl: docker.DockerClient, settings: Settings, workdir: Path, session_id: str) -> None:
+    def __init__(self, cl: docker.DockerClient, settings: Settings, workdir: Path, session_id: str,
+                 cache_dir: Path | None = None) -> None:
         self.cl = cl
         self.settings = settings
         self.workdir = workdir
+        self.cache_dir = cache_dir or workdir.parent / "model-cache"
         self.session_id = session_id
         self.infos: dict[str, ImageInfo] = {}
         self.records: dict[RunSpec, RunRecord] = {}
@@ -194,6 +197,9 @@ class Conductor:
         if missing:
             return RunRecord(spec, None, None, skipped=f"the image declares no {missing[0].value} template for "
                              f"{spec.object_type.name.lower()} (/img-man), so it does not support {spec.kind}")
+        cached = self._cached_model(spec)
+        if cached is not None:
+            return cached
         root = self._space(spec)
         data = self.dataset()
         if spec.kind.startswith("negative-"):
@@ -240,7 +246,30 @@ class Conductor:
         record.outcome = self._run_diagnosed(spec, ws, record)
         if spec.shape.run_training and record.outcome.succeeded:
             record.model = package_model(record.outcome.out_dir, root.parent / "models" / spec.id, ws.config, spec.object_type)
+            if spec.kind == "training" and record.model is not None:
+                self._cache_model(spec, record.model)
         return record
+
+    # -- the trained-model cache: reused by a later session that runs downstream tasks only ---------------------
+    def _cache_key(self, spec: RunSpec) -> Path:
+        info = self.info(spec.image)
+        return (self.cache_dir / f"{info.image_id.removeprefix('sha256:')[:16]}-seed{self.settings.seed}-"
+                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}")
+
+    def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
+        dest = self._cache_key(spec)
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(pkg.root, dest)
+
+    def _cached_model(self, spec: RunSpec) -> RunRecord | None:
+        """When training is not among the requested tasks, reuse a model trained by an earlier session."""
+        if spec.kind != "training" or "training" in self.settings.tasks:
+            return None
+        pkg = load_package(self._cache_key(spec))
+        if pkg is None:
+            return None
+        return RunRecord(spec, None, None, model=pkg,
+                         skipped=f"training was not requested; reused the model cached at {pkg.root}")
 
     def _run_diagnosed(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> RunOutcome:
         s = self.settings

@@ -228,6 +228,17 @@ def package_model(out_dir: Path, dest: Path, executor_config: dict[str, Any],
     return ModelPackage(dest, packed, best, object_type, class_names, legacy)
 
 
+def load_package(root: Path) -> ModelPackage | None:
+    """A package written by :func:`package_model` (e.g. cached by an earlier session), or None."""
+    try:
+        info = yaml.safe_load((root / "ymir-info.yaml").read_text())
+        stages = {str(k): tuple(v["files"]) for k, v in info["stages"].items()}
+        return ModelPackage(root, stages, str(info["best_stage_name"]), ObjectType(int(info["object_type"])),
+                            tuple(info["executor_config"].get("class_names", [])))
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def install_model(pkg: ModelPackage, in_dir: Path, stage: str, release: Release) -> list[str]:
     """Extract one stage into /in/models like ``prepare_model``; returns the container paths for config.yaml."""
     models = in_dir / "models"

@@ -60,3 +60,14 @@ def test_certificate_and_workspaces_are_removed_unless_kept(pytester: pytest.Pyt
     for c in stale:
         c.remove(force=True)
     assert stale, "--ymir-keep kept no container"
+
+
+def test_a_later_session_reuses_the_cached_model_for_downstream_tasks(pytester: pytest.Pytester,
+                                                                      fixture_image: Any) -> None:
+    image = fixture_image("reference-det")
+    first = run_suite(pytester, image, "--ymir-tasks=training")
+    assert first.ret == 0, first.stdout.str()
+    second = run_suite(pytester, image, "--ymir-tasks=infer", "-rs")
+    assert second.ret == 0, second.stdout.str()
+    second.stdout.fnmatch_lines(["*det-voc * not run: training was not requested; reused the model cached at *",
+                                 "*infer-det-voc * exit 0*", "container runs: 1"])
