@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge
+from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
 from .errors import ConformanceError, SettingsError, ShouldViolationWarning
 from .options import Settings, add_options, resolve
@@ -267,16 +267,16 @@ def conclude(findings: list[Finding], release: Release, settings: Settings, prop
     if blocking:
         text = [f"{len(blocking)} rule(s) broken on platform {release} by {context}:", ""]
         for f in blocking:
-            text += [v.render() for v in f.violations]
+            text += render_all(f.violations)
         if should and not settings.strict:
-            text += ["", "also (SHOULD, not failing):"] + [v.render() for f in should for v in f.violations]
+            text += ["", "also (SHOULD, not failing):"] + [line for f in should for line in render_all(f.violations)]
         if log:
             text += ["", "last lines of /out/ymir-executor-out.log:", log]
         pytest.fail("\n".join(text), pytrace=False)
     if should:
         warnings.warn(ShouldViolationWarning(
             f"SHOULD-level rule(s) broken on platform {release} by {context}:\n"
-            + "\n".join(v.render() for f in should for v in f.violations)), stacklevel=2)
+            + "\n".join(line for f in should for line in render_all(f.violations))), stacklevel=2)
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
         pytest.skip(f"not evaluated: {not_eval[0].reason} (see test_lifecycle for why)")

@@ -64,7 +64,7 @@ class Violation:
     lost: int | None = None  # for silent data loss: how many records the platform drops
     level: Level = Level.MUST  # filled in by the judge from the check's level for the release
 
-    def render(self) -> str:
+    def render(self, with_fix: bool = True) -> str:
         loc = self.file + (f":{self.where}" if self.where else "") if self.file else self.where
         parts = [f"[{self.rule} {self.level}] {self.message}"]
         if loc:
@@ -75,15 +75,25 @@ class Violation:
             parts.append(f"    expected: {self.expected}")
         if self.lost is not None:
             parts.append(f"    silently lost by the platform: {self.lost}")
-        if self.fix:
+        if self.fix and with_fix:
             parts.append(f"    fix: {self.fix}")
         return "\n".join(parts)
+
 
     def to_json(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if v not in ("", None)}
         d["level"] = str(self.level)
         return d
 
+
+def render_all(violations: list[Violation]) -> list[str]:
+    """Render violations; a fix shared by consecutive violations of one rule is printed once, after the last."""
+    out = []
+    for i, v in enumerate(violations):
+        nxt = violations[i + 1] if i + 1 < len(violations) else None
+        same_fix_follows = nxt is not None and nxt.rule == v.rule and nxt.fix == v.fix
+        out.append(v.render(with_fix=not same_fix_follows))
+    return out
 
 CheckFunc = Callable[["RunView"], Iterable[Violation]]
 
