@@ -71,3 +71,26 @@ def test_a_later_session_reuses_the_cached_model_for_downstream_tasks(pytester: 
     assert second.ret == 0, second.stdout.str()
     second.stdout.fnmatch_lines(["*det-voc * not run: training was not requested; reused the model cached at *",
                                  "*infer-det-voc * exit 0*", "container runs: 1"])
+
+
+def test_exit_zero_without_result_fails_training_with_tr_01(pytester: pytest.Pytester, fixture_image: Any) -> None:
+    result = run_suite(pytester, fixture_image("broken-no-result"), "--ymir-tasks=training")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=3, failed=1, skipped=3)
+    result.stdout.fnmatch_lines([
+        "[[]TR-01 MUST[]] /out/models/result.yaml does not exist after training*",
+        "*platform 2.5  FAIL       not conformant  MUST: TR-01 (det-voc)*",
+        "FAILED *test_training_result[[]det-voc[]]*",
+    ])
+
+
+def test_banner_on_stdout_fails_image_inspection_with_im_01(pytester: pytest.Pytester, fixture_image: Any) -> None:
+    result = run_suite(pytester, fixture_image("broken-banner"), "--ymir-tasks=training")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=3, failed=1, skipped=3)  # the tasks still run, from the files' true content
+    result.stdout.fnmatch_lines([
+        "[[]IM-01 MUST[]] `docker run --rm ymir-conformance/broken-banner:latest cat /img-man/*` does not print the file",
+        "    found: stdout differs from the file; stdout starts with '=====*FooNet executor*",
+        "*platform 2.5  FAIL       not conformant  MUST: IM-01 (image)*",
+        "FAILED *test_image_inspection[[]image[]]*",
+    ])
