@@ -361,6 +361,9 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
     task_id = task_id_for(label, data.seed)
     scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
                                            list(data.class_names)))
+    if data.edge_cases:  # candidates the platform can produce but images often mishandle (IN-06)
+        edge = datasets.edge_case_scenes(data.seed, object_type, list(data.class_names))
+        scenes += [sc for sc in edge if sc.ext in ("unknown", "bmp") or min(sc.width, sc.height) <= 8]
     in_dir = root / "in"
     candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names, release=release)
     write_ground_truth(root / GROUND_TRUTH, candidates, scenes)
