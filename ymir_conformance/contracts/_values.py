@@ -33,6 +33,14 @@ def described(value: Any) -> str:
     return f"{kind(value)} {short(value, 80)}"
 
 
+def is_hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

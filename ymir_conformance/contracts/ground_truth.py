@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model import ObjectType, Task
-from ._values import as_float
+from ._values import as_float, is_hashable
 from .base import Area, Level, RunView, Violation, check, short
-from .silent_loss import box_list, coco_doc, coco_lists, det_detection, norm_class
+from .silent_loss import box_list, coco_lists, det_detection, infer_doc, norm_class
 
 RULE = "IN-03"
 RESULT = "/out/infer-result.json"
@@ -255,30 +255,22 @@ def _det_predictions(view: RunView, index: dict[str, int]) -> dict[str, list[_Pr
     return out
 
 
-def _hashable(v: Any) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
-
-
 def _coco_predictions(view: RunView, index: dict[str, int]) -> dict[str, list[_Pred]]:
-    doc = coco_doc(view)
+    doc = infer_doc(view)
     if doc is None:
         return {}
     images, categories, annotations = coco_lists(doc)
     image_file: dict[Any, str] = {}
     for im in images:
-        if isinstance(im, dict) and _hashable(im.get("id")) and isinstance(im.get("file_name"), str):
+        if isinstance(im, dict) and is_hashable(im.get("id")) and isinstance(im.get("file_name"), str):
             image_file.setdefault(im["id"], os.path.basename(im["file_name"]))
     cat_class: dict[Any, int | None] = {}
     for cat in categories:
-        if isinstance(cat, dict) and _hashable(cat.get("id")) and isinstance(cat.get("name"), str):
+        if isinstance(cat, dict) and is_hashable(cat.get("id")) and isinstance(cat.get("name"), str):
             cat_class.setdefault(cat["id"], index.get(norm_class(cat["name"])))
     out: dict[str, list[_Pred]] = {}
     for order, ann in enumerate(annotations):
-        if not isinstance(ann, dict) or not _hashable(ann.get("image_id")) or not _hashable(ann.get("category_id")):
+        if not (isinstance(ann, dict) and is_hashable(ann.get("image_id")) and is_hashable(ann.get("category_id"))):
             continue
         fname = image_file.get(ann.get("image_id"))
         cls = cat_class.get(ann.get("category_id"))

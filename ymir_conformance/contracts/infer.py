@@ -21,12 +21,12 @@ from .silent_loss import (
     DET_MAX_BOXES_LEGACY,
     bbox_ints,
     box_list,
-    coco_doc,
     coco_lists,
     coco_tally,
     combined_note,
     det_detection,
     det_tally,
+    infer_doc,
 )
 
 RESULT = "/out/infer-result.json"
@@ -411,7 +411,7 @@ def _annotations_by_image(annotations: list[Any]) -> Counter[Any]:
 @check("INF-11", "COCO images[].file_name is the bare candidate basename", area=Area.INFER,
        levels={"2.1+": Level.MUST}, tasks=INFER, object_types=COCO_TYPES)
 def inf_11(view: RunView) -> Iterator[Violation]:
-    doc = coco_doc(view)
+    doc = infer_doc(view)
     if doc is None:
         return
     images, _, annotations = coco_lists(doc)
@@ -532,7 +532,7 @@ def polygon_problem(seg: list[Any]) -> str:
 @check("INF-12", "COCO annotations: image_id, category_id, 4-number bbox, area, decodable segmentation",
        area=Area.INFER, levels={"2.1+": Level.MUST}, tasks=INFER, object_types=COCO_TYPES)
 def inf_12(view: RunView) -> Iterator[Violation]:
-    doc = coco_doc(view)
+    doc = infer_doc(view)
     if doc is None:
         return
     images, _, annotations = coco_lists(doc)
@@ -633,7 +633,7 @@ def inf_13(view: RunView) -> Iterator[Violation]:
 @check("INF-14", "instance segmentation gives a confidence per instance (key 'confidence', not 'score')",
        area=Area.INFER, levels={"2.1+": Level.SHOULD}, tasks=INFER, object_types=COCO_TYPES)
 def inf_14(view: RunView) -> Iterator[Violation]:
-    doc = coco_doc(view)
+    doc = infer_doc(view)
     if doc is None:
         return
     _, _, annotations = coco_lists(doc)

@@ -272,6 +272,11 @@ def _updates(view: RunView) -> list[float]:
     return times
 
 
+def _over_budget(rule: str, message: str, file: str, found: str, budget: float, option: str) -> Violation:
+    """A run over one of its time budgets: every BUD rule expects '<= budget s (option)' and gives FIX_BUDGET."""
+    return Violation(rule, message, file=file, found=found, expected=f"<= {budget:g} s ({option})", fix=FIX_BUDGET)
+
+
 @check("BUD-01", "the run finishes within the total time budget", area=Area.LIFECYCLE, level=Level.MUST,
        needs_success=False)
 def bud_01(view: RunView) -> Iterator[Violation]:
@@ -281,10 +286,9 @@ def bud_01(view: RunView) -> Iterator[Violation]:
     if o.timed_out or o.duration_s > o.budget_total_s:
         how = "was stopped by the suite" if o.timed_out else "ran"
         tail = f". Last {TAIL_LINES} log lines: {_render_tail(log_tail(o))}" if o.timed_out else ""
-        yield Violation("BUD-01", f"the run {how} after {o.duration_s:.1f} s, over the total budget of "
-                        f"{o.budget_total_s:g} s{tail}", file=LOG_PATH if o.timed_out else "",
-                        found=f"{o.duration_s:.1f} s",
-                        expected=f"<= {o.budget_total_s:g} s (budget_total_s)", fix=FIX_BUDGET)
+        yield _over_budget("BUD-01", f"the run {how} after {o.duration_s:.1f} s, over the total budget of "
+                           f"{o.budget_total_s:g} s{tail}", LOG_PATH if o.timed_out else "",
+                           f"{o.duration_s:.1f} s", o.budget_total_s, "budget_total_s")
 
 
 @check("BUD-02", "the first progress update comes within its budget", area=Area.LIFECYCLE, level=Level.MUST,
@@ -297,10 +301,9 @@ def bud_02(view: RunView) -> Iterator[Violation]:
     times = _updates(view)
     if times:
         if times[0] > budget:
-            yield Violation("BUD-02", f"the first progress update came {times[0]:.1f} s after start, over the "
-                            f"first-progress budget of {budget:g} s", file=MONITOR_PATH,
-                            found=f"{times[0]:.1f} s", expected=f"<= {budget:g} s (budget_first_progress_s)",
-                            fix=FIX_BUDGET)
+            yield _over_budget("BUD-02", f"the first progress update came {times[0]:.1f} s after start, over the "
+                               f"first-progress budget of {budget:g} s", MONITOR_PATH,
+                               f"{times[0]:.1f} s", budget, "budget_first_progress_s")
     elif o.duration_s > budget:
         yield Violation("BUD-02", f"no progress update was seen during the whole run ({o.duration_s:.1f} s), "
                         f"over the first-progress budget of {budget:g} s", file=MONITOR_PATH,
@@ -322,6 +325,6 @@ def bud_03(view: RunView) -> Iterator[Violation]:
     gap, start = max(((b - a, a) for a, b in zip(points, points[1:])), default=(0.0, 0.0))
     if gap > budget:
         end = "the end of the run" if start == times[-1] else f"{start + gap:.1f} s"
-        yield Violation("BUD-03", f"the longest gap between progress updates was {gap:.1f} s (from {start:.1f} s to "
-                        f"{end}), over the heartbeat budget of {budget:g} s", file=MONITOR_PATH,
-                        found=f"{gap:.1f} s", expected=f"<= {budget:g} s (budget_heartbeat_s)", fix=FIX_BUDGET)
+        yield _over_budget("BUD-03", f"the longest gap between progress updates was {gap:.1f} s (from {start:.1f} s "
+                           f"to {end}), over the heartbeat budget of {budget:g} s", MONITOR_PATH,
+                           f"{gap:.1f} s", budget, "budget_heartbeat_s")

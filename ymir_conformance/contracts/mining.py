@@ -30,6 +30,12 @@ def _lines_where(lines: list[MiningLine]) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {nums}" + (", ..." if len(lines) > 5 else "")
 
 
+def _lost_lines(rule: str, lines: list[MiningLine], what: str, expected: str, fix: str) -> Violation:
+    """``lines`` the platform silently drops: '<n> line(s) <what>', located and counted as lost."""
+    return Violation(rule, f"{len(lines)} line(s) {what}", file=RESULT, where=_lines_where(lines),
+                     found=short(lines[0].path), expected=expected, fix=fix, lost=len(lines))
+
+
 @check("MIN-01", "result.tsv exists when run_mining is true", area=Area.MINING, level=Level.MUST, tasks=MINING)
 def min_01(view: RunView) -> Iterator[Violation]:
     art = view.mining_result
@@ -109,14 +115,11 @@ def min_04(view: RunView) -> Iterator[Violation]:
     fix = ("Score every line of /in/candidate-index.tsv exactly once and write one line per candidate; do not add "
            "images that are not candidates and do not repeat an image (each wasted line shrinks the selection).")
     if t.foreign:
-        yield Violation("MIN-04", f"{len(t.foreign)} line(s) name no candidate image: the platform cannot select "
-                        "them, which silently shrinks the selection", file=RESULT, where=_lines_where(t.foreign),
-                        found=short(t.foreign[0].path), expected="paths from /in/candidate-index.tsv", fix=fix,
-                        lost=len(t.foreign))
+        yield _lost_lines("MIN-04", t.foreign, "name no candidate image: the platform cannot select them, which "
+                          "silently shrinks the selection", "paths from /in/candidate-index.tsv", fix)
     if t.duplicates:
-        yield Violation("MIN-04", f"{len(t.duplicates)} line(s) repeat an image listed earlier: the selection silently "
-                        "shrinks", file=RESULT, where=_lines_where(t.duplicates), found=short(t.duplicates[0].path),
-                        expected="each candidate once", fix=fix, lost=len(t.duplicates))
+        yield _lost_lines("MIN-04", t.duplicates, "repeat an image listed earlier: the selection silently shrinks",
+                          "each candidate once", fix)
     # a candidate named by a line without TAB is MIN-02's violation, not a missing line here
     no_tab_heads = {ln.text.split()[0] for ln in t.lines if not ln.has_tab and ln.text.split()}
     missing = [c for c in t.missing_candidates if c not in no_tab_heads and os.path.basename(c) not in

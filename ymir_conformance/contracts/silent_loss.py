@@ -14,7 +14,7 @@ from typing import Any
 
 from ..model import Task
 from ..platform import Release
-from ._values import as_float, is_number, stem
+from ._values import as_float, is_hashable, is_number, stem
 from .base import RunView, short
 
 DET_MAX_BOXES_LEGACY = 50  # ymir <= 2.0 keeps at most 50 boxes per image (max_boxes read from the wrong level)
@@ -86,11 +86,17 @@ class DetTally:
                 f"{DET_MAX_BOXES_LEGACY}-per-image cap); {len(self.missing_candidates)} candidates without a key")
 
 
-def det_detection(view: RunView) -> dict[Any, Any] | None:
+def infer_doc(view: RunView) -> dict[Any, Any] | None:
+    """infer-result.json when it parsed to a mapping, else None."""
     art = view.infer_result
     if not art.ok or not isinstance(art.value, dict):
         return None
-    det = art.value.get("detection")
+    return art.value
+
+
+def det_detection(view: RunView) -> dict[Any, Any] | None:
+    doc = infer_doc(view)
+    det = doc.get("detection") if doc is not None else None
     return det if isinstance(det, dict) else None
 
 
@@ -165,13 +171,6 @@ class CocoTally:
                 f"bbox, {sum(self.unknown_category.values())} of unknown categories, {self.duplicates} duplicates)")
 
 
-def coco_doc(view: RunView) -> dict[Any, Any] | None:
-    art = view.infer_result
-    if not art.ok or not isinstance(art.value, dict):
-        return None
-    return art.value
-
-
 def coco_lists(doc: dict[Any, Any]) -> tuple[list[Any], list[Any], list[Any]]:
     def lst(k: str) -> list[Any]:
         v = doc.get(k)
@@ -189,7 +188,7 @@ def bbox_ints(bbox: Any) -> list[int] | None:
 
 
 def coco_tally(view: RunView) -> CocoTally | None:
-    doc = coco_doc(view)
+    doc = infer_doc(view)
     if doc is None:
         return None
     images, categories, annotations = coco_lists(doc)
@@ -197,11 +196,11 @@ def coco_tally(view: RunView) -> CocoTally | None:
     classes = {norm_class(c) for c in view.class_names}
     image_file: dict[Any, str] = {}
     for im in images:
-        if isinstance(im, dict) and "id" in im and _hashable(im["id"]) and isinstance(im.get("file_name"), str):
+        if isinstance(im, dict) and "id" in im and is_hashable(im["id"]) and isinstance(im.get("file_name"), str):
             image_file.setdefault(im["id"], im["file_name"])
     cat_name: dict[Any, str] = {}
     for cat in categories:
-        if isinstance(cat, dict) and "id" in cat and _hashable(cat["id"]) and isinstance(cat.get("name"), str):
+        if isinstance(cat, dict) and "id" in cat and is_hashable(cat["id"]) and isinstance(cat.get("name"), str):
             cat_name.setdefault(cat["id"], cat["name"])
     t = CocoTally()
     seen: set[tuple[Any, ...]] = set()
@@ -211,7 +210,7 @@ def coco_tally(view: RunView) -> CocoTally | None:
             continue
         t.annotations += 1
         image_id = ann.get("image_id")
-        fname = image_file.get(image_id) if _hashable(image_id) else None
+        fname = image_file.get(image_id) if is_hashable(image_id) else None
         if fname is None:
             t.no_image += 1
             continue
@@ -229,7 +228,7 @@ def coco_tally(view: RunView) -> CocoTally | None:
             t.zero_size += 1
             continue
         cid = ann.get("category_id")
-        name = cat_name.get(cid) if _hashable(cid) else None
+        name = cat_name.get(cid) if is_hashable(cid) else None
         if name is None or norm_class(name) not in classes:
             t.unknown_category[name if name is not None else f"category_id {short(cid)}"] += 1
             continue
@@ -242,14 +241,6 @@ def coco_tally(view: RunView) -> CocoTally | None:
         t.kept += 1
     t.missing_candidates = [c for c in view.candidates if os.path.basename(c) not in set(image_file.values())]
     return t
-
-
-def _hashable(v: Any) -> bool:
-    try:
-        hash(v)
-    except TypeError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from .encode import encode_image
 from .palette import MAX_CHANNEL, class_colour
 from .scene import BoolMask, Scene, SceneObject
 from .shapes import Box, mask_box, rasterise, rect_polygon
-from .texture import noise_patch, pack
+from .texture import noise_patch, noise_tile, pack
 
 COLOUR_JITTER = 12
 
@@ -113,3 +113,33 @@ def compose_scene(
     pixels = np.add(layer, noise_patch(tile, rng, height, width))
     image_bytes = encode_image(pixels, "png" if ext == "unknown" else ext)
     return Scene(name=name, image_bytes=image_bytes, ext=ext, width=width, height=height, objects=objects)
+
+
+@dataclass(frozen=True, eq=False)
+class ScenePainter:
+    """``compose_scene`` for one task type and class list, on one seed's background noise tile."""
+
+    object_type: ObjectType
+    class_names: tuple[str, ...]
+    tile: npt.NDArray[np.uint32]
+
+    @classmethod
+    def for_seed(cls, seed: int, object_type: ObjectType, class_names: Sequence[str]) -> ScenePainter:
+        return cls(object_type, tuple(class_names), noise_tile(seed))
+
+    def paint(
+        self, name: str, size: tuple[int, int], ext: str, plans: Sequence[ObjectPlan], rng: np.random.Generator
+    ) -> Scene:
+        """Scene ``name`` of ``size`` (width, height), encoded as ``ext``, drawing its colours from ``rng``."""
+        width, height = size
+        return compose_scene(
+            name=name,
+            width=width,
+            height=height,
+            ext=ext,
+            plans=plans,
+            class_names=self.class_names,
+            object_type=self.object_type,
+            rng=rng,
+            tile=self.tile,
+        )

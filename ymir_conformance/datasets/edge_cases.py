@@ -5,11 +5,10 @@ import dataclasses
 from collections.abc import Sequence
 
 from ..model import ObjectType
-from .compose import ObjectPlan, compose_scene
+from .compose import ObjectPlan, ScenePainter
 from .generate import scene_rng
 from .scene import Scene
 from .shapes import Box
-from .texture import noise_tile
 
 EDGE_CLASS_NAMES: tuple[str, ...] = ("traffic light", "café", "行人", "a-b_c.d", "x")
 """Class names as the platform normalises them (lower-case, stripped) but with spaces and non-ASCII."""
@@ -47,9 +46,8 @@ def edge_case_scenes(seed: int, object_type: ObjectType, class_names: Sequence[s
     an 8x8 image; a 2000x1500 image; a densely crowded image; a BMP asset; an asset whose ext is
     ``unknown`` (PNG bytes, no extension in its name); every class present at least once.
     """
-    names = tuple(class_names)
-    n = len(names)
-    tile = noise_tile(seed)
+    painter = ScenePainter.for_seed(seed, object_type, class_names)
+    n = len(painter.class_names)
     cases: list[tuple[str, tuple[int, int], str, list[ObjectPlan]]] = [
         ("edge_empty", (320, 240), "jpg", []),
     ]
@@ -73,36 +71,15 @@ def edge_case_scenes(seed: int, object_type: ObjectType, class_names: Sequence[s
                 ObjectPlan(1 % n, (110, 10, 100, 80), "ellipse"),  # touches the first one's box
                 ObjectPlan(2 % n, (60, 40, 100, 100), "polygon", [60.0, 40.0, 159.0, 60.0, 120.0, 139.0]),
             ]))
-    scenes: list[Scene] = []
-    for index, (stem, (width, height), ext, plans) in enumerate(cases):
-        name = stem if ext == "unknown" else f"{stem}.{ext}"
-        scenes.append(
-            compose_scene(
-                name=name,
-                width=width,
-                height=height,
-                ext=ext,
-                plans=plans,
-                class_names=names,
-                object_type=object_type,
-                rng=scene_rng(seed, 1_000_000 + index),
-                tile=tile,
-            )
-        )
-    return scenes
+    return [
+        painter.paint(stem if ext == "unknown" else f"{stem}.{ext}", size, ext, plans, scene_rng(seed, 1_000_000 + i))
+        for i, (stem, size, ext, plans) in enumerate(cases)
+    ]
 
 
 def corrupt_scene(seed: int) -> Scene:
     """A JPEG asset cut off halfway (valid header, truncated data), with one labelled box."""
-    whole = compose_scene(
-        name=f"corrupt_{seed}.jpg",
-        width=320,
-        height=240,
-        ext="jpg",
-        plans=[ObjectPlan(0, (40, 30, 120, 90))],
-        class_names=("corrupt",),
-        object_type=ObjectType.DETECTION,
-        rng=scene_rng(seed, 2_000_000),
-        tile=noise_tile(seed),
-    )
+    painter = ScenePainter.for_seed(seed, ObjectType.DETECTION, ("corrupt",))
+    plans = [ObjectPlan(0, (40, 30, 120, 90))]
+    whole = painter.paint(f"corrupt_{seed}.jpg", (320, 240), "jpg", plans, scene_rng(seed, 2_000_000))
     return dataclasses.replace(whole, image_bytes=whole.image_bytes[: len(whole.image_bytes) // 2])

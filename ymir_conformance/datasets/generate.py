@@ -6,10 +6,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ..model import ObjectType
-from .compose import ObjectPlan, compose_scene
+from .compose import ObjectPlan, ScenePainter
 from .scene import ASSET_EXTS, Scene
 from .shapes import Box, neighbour_box, random_box, star_polygon
-from .texture import noise_tile
 
 EMPTY_SCENE_RATE = 0.05
 MAX_OBJECTS = 6
@@ -77,8 +76,7 @@ def generate_scenes(
         raise ValueError(f"image_exts must be a non-empty subset of {ASSET_EXTS}, got {tuple(image_exts)}")
     if not (1 <= min_size[0] <= max_size[0] and 1 <= min_size[1] <= max_size[1]):
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
-    names = tuple(class_names)
-    tile = noise_tile(seed)
+    painter = ScenePainter.for_seed(seed, object_type, class_names)
     exts = tuple(image_exts)
 
     def render(index: int) -> Scene:
@@ -87,17 +85,7 @@ def generate_scenes(
         width = min_size[0] + int(uw * (max_size[0] - min_size[0] + 1))
         height = min_size[1] + int(uh * (max_size[1] - min_size[1] + 1))
         ext = exts[int(ue * len(exts))]
-        plans = _plan_objects(rng, width, height, len(names), object_type.is_segmentation)
-        return compose_scene(
-            name=scene_name(name_prefix, index, ext),
-            width=width,
-            height=height,
-            ext=ext,
-            plans=plans,
-            class_names=names,
-            object_type=object_type,
-            rng=rng,
-            tile=tile,
-        )
+        plans = _plan_objects(rng, width, height, len(painter.class_names), object_type.is_segmentation)
+        return painter.paint(scene_name(name_prefix, index, ext), (width, height), ext, plans, rng)
 
     yield from map(render, range(count))

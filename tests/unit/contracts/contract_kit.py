@@ -17,6 +17,7 @@ from PIL import Image
 from ymir_conformance.contracts import Finding, Status, Violation, judge
 from ymir_conformance.model import ObjectType, ProgressSample, RunOutcome, Task, TaskShape
 from ymir_conformance.platform import Release
+from ymir_conformance.workspace import config_yaml, env_yaml, prepare_out, write_yaml
 
 CLASS_NAMES = ["cat", "dog"]
 SIZES = [(64, 48), (40, 30), (50, 50)]
@@ -192,36 +193,17 @@ def make_kit(root: Path, shape: TaskShape, object_type: ObjectType = ObjectType.
     """A workspace as the platform builds it (contract §3): env.yaml, config.yaml, index files, assets."""
     kit = Kit(root, shape, object_type)
     kit.in_dir.mkdir(parents=True)
-    (kit.out_dir / "models").mkdir(parents=True)
-    (kit.out_dir / "tensorboard").mkdir()
-    (kit.out_dir / "monitor.txt").write_text(PENDING)
-    (kit.out_dir / "ymir-executor-out.log").write_text("")
+    prepare_out(kit.out_dir, TASK_ID)
+    (kit.out_dir / "monitor.txt").write_text(PENDING)  # pinned to T0, like the progress samples
     rel = Release.parse(release)
     mining_or_infer = shape.run_mining or shape.run_infer
-    env: dict[str, Any] = {
-        "task_id": TASK_ID, "run_training": shape.run_training, "run_mining": shape.run_mining,
-        "run_infer": shape.run_infer,
-        "input": {"root_dir": "/in", "assets_dir": "/in/assets", "annotations_dir": "/in/annotations",
-                  "models_dir": "/in/models", "config_file": "/in/config.yaml",
-                  "training_index_file": "" if mining_or_infer else "/in/train-index.tsv",
-                  "val_index_file": "" if mining_or_infer else "/in/val-index.tsv",
-                  "candidate_index_file": "/in/candidate-index.tsv" if mining_or_infer else ""},
-        "output": {"root_dir": "/out", "models_dir": "/out/models", "tensorboard_dir": "/out/tensorboard",
-                   "training_result_file": "/out/models/result.yaml", "mining_result_file": "/out/result.tsv",
-                   "infer_result_file": "/out/infer-result.json", "monitor_file": "/out/monitor.txt",
-                   "executor_log_file": "/out/ymir-executor-out.log"},
-    }
-    if rel.protocol_version:
-        env["protocol_version"] = rel.protocol_version
-    (kit.in_dir / "env.yaml").write_text(yaml.safe_dump(env))
-    config: dict[str, Any] = {"task_id": TASK_ID, "class_names": list(CLASS_NAMES), "gpu_id": gpu_id,
-                              "gpu_count": len([g for g in gpu_id.split(",") if g])}
-    if rel.config_has_object_type:
-        config["object_type"] = int(object_type)
-    if mining_or_infer:
-        config["run_mining"], config["run_infer"] = shape.run_mining, shape.run_infer
-        config["model_params_path"] = ["/in/models/epoch20/epoch20.pt"]
-    (kit.in_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    write_yaml(kit.in_dir / "env.yaml", env_yaml(TASK_ID, shape, rel))
+    config = config_yaml(
+        {}, task_id=TASK_ID, class_names=list(CLASS_NAMES), gpu_ids=tuple(g for g in gpu_id.split(",") if g),
+        object_type=object_type, release=rel, shape=shape,
+        model_params=["/in/models/epoch20/epoch20.pt"] if mining_or_infer else None,
+    )
+    write_yaml(kit.in_dir / "config.yaml", config)
     lines = []
     for i, (w, h) in enumerate(SIZES):
         img = Image.new("RGB", (w, h), color=(i * 40, 100, 200))

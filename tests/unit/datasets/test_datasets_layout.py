@@ -19,16 +19,9 @@ from ymir_conformance.model import ObjectType
 from ymir_conformance.platform import Release
 
 HostPath = Callable[[Path, str], Path]
-INDEX_2X = {
-    "train-index.tsv",
-    "val-index.tsv",
-    "test-index.tsv",
-    "pred-train-index.tsv",
-    "pred-val-index.tsv",
-    "pred-test-index.tsv",
-    "idx-assets.tsv",
-    "idx-gt.tsv",
-    "idx-pred.tsv",
+# The nine 2.x index files, spelled out from the contract rather than taken from export.INDEX_FILES_2X.
+INDEX_2X = {f"{pred}{split}-index.tsv" for pred in ("", "pred-") for split in ("train", "val", "test")} | {
+    f"idx-{kind}.tsv" for kind in ("assets", "gt", "pred")
 }
 
 
