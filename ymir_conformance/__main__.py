@@ -15,7 +15,7 @@ import yaml
 from .contracts import REGISTRY, load_all
 from .contracts.base import Finding, Level, Status, judge
 from .model import ObjectType, RunOutcome, TaskShape
-from .platform import LATEST, RELEASES, Release
+from .platform import LATEST, Release
 
 
 def outcome_from_dirs(in_dir: Path, out_dir: Path, exit_code: int, object_type: int | None) -> RunOutcome:
@@ -76,4 +76,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-__all__ = ["main", "outcome_from_dirs", "RELEASES"]
+__all__ = ["main", "outcome_from_dirs"]

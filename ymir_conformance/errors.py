@@ -19,10 +19,6 @@ class ImageNotFound(ConformanceError):
     """The image named with ``--image`` is not present in the engine (nothing is ever pulled)."""
 
 
-class ImageInspectionError(ConformanceError):
-    """The image could not be inspected the way the platform registers images (contract §1.1)."""
-
-
 class WorkspaceError(ConformanceError):
     """An ``/in`` workspace could not be built (a bug in ymir-conformance or a bad option)."""
 
@@ -33,7 +29,3 @@ class SettingsError(ConformanceError):
 
 class ShouldViolationWarning(pytest.PytestWarning):
     """A SHOULD-level rule of the contract is broken: the platform copes, but users or other releases may not."""
-
-
-class NotEvaluated(ConformanceError):
-    """A task's outputs could not be judged (e.g. the container needs a GPU and none is available)."""

@@ -8,9 +8,7 @@ fails as a non-root user is retried as root (LC-09), one that fails without netw
 """
 from __future__ import annotations
 
-import json
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,10 @@ from typing import Any
 import docker
 
 from . import datasets
-from .errors import NotEvaluated
 from .image import ImageInfo, inspect_image
 from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcome, Task, TaskShape)
 from .options import Settings
-from .platform import RELEASES, Release
+from .platform import Release
 from .runner import ContainerSpec, new_name, run_container, run_labels, shm_size_for
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
@@ -347,13 +344,4 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
     }
 
 
-def dump_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, default=str))
-
-
-def now() -> float:
-    return time.time()
-
-
-__all__ = ["Conductor", "RunRecord", "RunSpec", "families", "plan", "NotEvaluated", "RELEASES"]
+__all__ = ["Conductor", "RunRecord", "RunSpec", "families", "plan"]
