@@ -21,6 +21,8 @@ from .platform import LATEST, Release, ReleaseRange
 from .runner import cat_file, ensure_image, remove_quietly
 
 IMG_MAN = "/img-man"
+MAX_IMG_MAN_BYTES = 1024 * 1024  # a template is a few hundred bytes; anything over this is refused
+TOO_LARGE = b"\0ymir-conformance: too large\0"  # sentinel from read_image_file
 
 
 def _rule(rule: str, title: str, levels: dict[str, Level]) -> Check:
@@ -87,7 +89,9 @@ def read_image_file(cl: docker.DockerClient, image: str, path: str) -> bytes | N
     container: Any = None
     try:
         container = cl.containers.create(image=image, command=["cat"], network_mode="none")
-        stream, _ = container.get_archive(path)
+        stream, st = container.get_archive(path)
+        if int(st.get("size", 0)) > MAX_IMG_MAN_BYTES:  # never pull a huge file into memory
+            return TOO_LARGE
         data = b"".join(stream)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
@@ -107,10 +111,16 @@ def read_image_file(cl: docker.DockerClient, image: str, path: str) -> bytes | N
 def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo) -> dict[str, Any] | None:
     """cat one /img-man file like the platform; record IM-01 when stdout is not the file."""
     truth = read_image_file(cl, image, path)
-    code, out, err = cat_file(cl, image, path)
     if truth is None:
         info.files_read[path] = "absent"
         return None
+    if truth is TOO_LARGE:
+        info.files_read[path] = "too large"
+        info.violations.append(Violation(
+            "V14" if path.endswith("manifest.yaml") else "IM-03", f"{path} is over {MAX_IMG_MAN_BYTES} bytes",
+            file=path, expected="a small flat YAML mapping", fix="keep /img-man files to a few key: value lines."))
+        return None
+    code, out, err = cat_file(cl, image, path)
     if code != 0 or out != truth:
         head = out.decode("utf-8", "replace").splitlines()[:3]
         why = (f"`cat` exited {code}" + (f" ({err.decode('utf-8', 'replace').strip()[:200]})" if err else "")
