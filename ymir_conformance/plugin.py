@@ -5,6 +5,7 @@ else: a normal pytest run is unchanged.
 """
 from __future__ import annotations
 
+import json
 import uuid
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ from .errors import ConformanceError, SettingsError, ShouldViolationWarning
 from .options import Settings, add_options, resolve
 from .platform import Release
 from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, plan
-from .verdict import Ledger, must_and_should
+from .verdict import Ledger, merge_reports, must_and_should
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey["YmirSession"]()
@@ -72,6 +73,7 @@ class YmirSession:
         self.settings = settings
         self.session_id = uuid.uuid4().hex[:12]
         self.ledger = Ledger(releases=settings.releases)
+        self.worker_reports: list[dict[str, Any]] = []  # pytest-xdist controller: one per worker
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
 
@@ -133,18 +135,41 @@ class YmirSession:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         # outer guard: pytest-timeout; a test may trigger training + retries before its own run
         guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
+        xdist = self.config.pluginmanager.hasplugin("xdist")
         for item in items:
-            if item.get_closest_marker("timeout") is None and "ymir_spec" in getattr(item, "fixturenames", ()):
+            spec = getattr(item, "callspec", None) and item.callspec.params.get("ymir_spec")  # type: ignore[attr-defined]
+            if not isinstance(spec, RunSpec):
+                continue
+            if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(guard))
+            if xdist:  # with --dist loadgroup, all tests that need one training land on one worker: run once
+                item.add_marker(pytest.mark.xdist_group(f"ymir:{spec.image}:{spec.training_spec().id}"))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """pytest-xdist controller: collect each worker's report data."""
+        part = getattr(node, "workeroutput", {}).get("ymir_report")
+        if part:
+            self.worker_reports.append(json.loads(part))
+
+    def report(self) -> dict[str, Any] | None:
+        """Report data of this process, merged with what xdist workers sent; None when nothing ran."""
+        from .report import report_data
+
+        self._sync_ledger()
+        parts = list(self.worker_reports)
+        if self.ledger.judgements or self.ledger.records:
+            parts.append(report_data(self.ledger, self.settings))
+        return merge_reports(parts) if parts else None
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from .report.terminal import render_summary
 
-        if self.specs is None:
+        data = self.report()
+        if data is None:
             return
-        self._sync_ledger()
         terminalreporter.write_sep("=", "ymir-conformance verdict")
-        for line in render_summary(self.ledger, self.settings):
+        for line in render_summary(data):
             terminalreporter.write_line(line)
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
@@ -152,15 +177,18 @@ class YmirSession:
                                         f"{self.session_id})")
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self._conductor is None:
-            return
-        from .report import write_reports
+        from .report import report_data, write_reports
         from .runner import reap
 
-        self._sync_ledger()
-        if self.settings.report_dir is not None:
-            write_reports(self.ledger, self.settings, self.settings.report_dir)
-        if not self.settings.keep:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: the controller renders and writes the reports
+            self._sync_ledger()
+            workeroutput["ymir_report"] = json.dumps(report_data(self.ledger, self.settings), default=str)
+        elif self.settings.report_dir is not None:
+            data = self.report()
+            if data is not None:
+                write_reports(data, self.settings.report_dir)
+        if self._conductor is not None and not self.settings.keep:
             reap(self._conductor.cl, self.session_id)
             self._conductor.cleanup()
 

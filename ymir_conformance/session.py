@@ -327,14 +327,14 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
 
     o = record.outcome
     if o is None:
-        return {"id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped}
+        return {"image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped}
     tail: list[str] = []
     try:
         tail = o.log_path.read_text(errors="replace").splitlines()[-20:]
     except OSError:
         pass
     return {
-        "id": record.spec.id, "kind": record.spec.kind, "shape": o.shape.name, "object_type": int(o.object_type),
+        "image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "shape": o.shape.name, "object_type": int(o.object_type),
         "export_format": record.spec.export_format, "inputs_release": str(record.spec.release),
         "exit_code": o.exit_code, "timed_out": o.timed_out, "duration_s": round(o.duration_s, 3),
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,

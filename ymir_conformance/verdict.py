@@ -73,17 +73,7 @@ class Ledger:
         return [(r, *self.verdict(image, r)) for r in self.releases]
 
     def compatible_summary(self, image: str) -> str:
-        ok = [r for r, v, _, _ in self.compatibility(image)
-              if v in (Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS)]
-        bad = [(r, m) for r, v, m, _ in self.compatibility(image) if v is Verdict.NOT_CONFORMANT]
-        text = f"compatible with {describe(ok)}"
-        if bad:
-            rules = sorted({x.split(" ")[0] for _, m in bad for x in m})
-            text += f", not {describe([r for r, _ in bad])} ({', '.join(rules)})"
-        other = [r for r, v, _, _ in self.compatibility(image) if v in (Verdict.UNTESTED, Verdict.INCOMPLETE)]
-        if other:
-            text += f"; untested or incomplete on {describe(other)}"
-        return text
+        return summary_line([(str(r), str(v), m) for r, v, m, _ in self.compatibility(image)])
 
     def to_json(self) -> dict[str, Any]:
         images = []
@@ -105,6 +95,58 @@ class Ledger:
                             "findings": [f.to_json() for f in j.findings if f.status is not Status.NOT_APPLICABLE]}
                            for j in self.judgements],
         }
+
+
+VERDICT_ORDER = [Verdict.UNTESTED, Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS, Verdict.INCOMPLETE,
+                 Verdict.NOT_CONFORMANT]  # merging partial verdicts (xdist workers): the worst wins
+
+
+def summary_line(rows: list[tuple[str, str, list[str]]]) -> str:
+    """'compatible with 2.4-2.5, not 2.1-2.3 (TR-12); untested or incomplete on 1.1-2.0' from
+    (release, verdict, MUST rules) rows."""
+    def rel(rs: list[str]) -> str:
+        return describe([Release.parse(r) for r in rs])
+
+    ok = [r for r, v, _ in rows if v in (Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS)]
+    bad = [(r, m) for r, v, m in rows if v == Verdict.NOT_CONFORMANT]
+    other = [r for r, v, _ in rows if v in (Verdict.UNTESTED, Verdict.INCOMPLETE)]
+    text = f"compatible with {rel(ok)}"
+    if bad:
+        rules = sorted({x.split(" ")[0] for _, m in bad for x in m})
+        text += f", not {rel([r for r, _ in bad])} ({', '.join(rules)})"
+    if other:
+        text += f"; untested or incomplete on {rel(other)}"
+    return text
+
+
+def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge report data from several processes (pytest-xdist workers) into one, worst verdict winning."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[str, Any] = {**parts[0], "images": [], "runs": [], "judgements": [], "container_runs": 0}
+    images: dict[str, dict[str, Any]] = {}
+    seen_runs: set[tuple[str, str]] = set()
+    for part in parts:
+        merged["container_runs"] += part.get("container_runs", 0)
+        merged["judgements"] += part.get("judgements", [])
+        for run in part.get("runs", []):
+            key = (run.get("image", ""), run["id"])
+            if key not in seen_runs:
+                seen_runs.add(key)
+                merged["runs"].append(run)
+        for img in part.get("images", []):
+            if img["image"] not in images:
+                images[img["image"]] = {**img, "compatibility": [dict(r) for r in img["compatibility"]]}
+                continue
+            into = images[img["image"]]
+            for row, other in zip(into["compatibility"], img["compatibility"]):
+                worst = max(row["verdict"], other["verdict"], key=lambda v: VERDICT_ORDER.index(Verdict(v)))
+                row.update(verdict=worst, must=sorted(set(row["must"]) | set(other["must"])),
+                           should=sorted(set(row["should"]) | set(other["should"])))
+    for img in images.values():
+        img["summary"] = summary_line([(r["release"], r["verdict"], r["must"]) for r in img["compatibility"]])
+        merged["images"].append(img)
+    return merged
 
 
 def must_and_should(findings: Iterable[Finding]) -> tuple[list[Finding], list[Finding]]:

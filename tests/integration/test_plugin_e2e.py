@@ -94,3 +94,21 @@ def test_banner_on_stdout_fails_image_inspection_with_im_01(pytester: pytest.Pyt
         "*platform 2.5  FAIL       not conformant  MUST: IM-01 (image)*",
         "FAILED *test_image_inspection[[]image[]]*",
     ])
+
+
+def test_xdist_workers_share_the_work_and_the_controller_reports_it_all(pytester: pytest.Pytester,
+                                                                       fixture_image: Any) -> None:
+    reports = pytester.path / "reports"
+    result = run_suite(pytester, fixture_image("reference-det"), f"--image={fixture_image('reference-semseg')}",
+                       "-n", "2", "--dist", "loadgroup", f"--ymir-report-dir={reports}")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*ymir-conformance verdict*",
+        "ymir-conformance/reference-det:latest (*), profile quick, seed 0",
+        "  platform 2.5  PASS       conformant",
+        "ymir-conformance/reference-semseg:latest (*), profile quick, seed 0",
+        "  platform 2.5  PASS       conformant",
+        "container runs: 8",  # each run exactly once across the workers (grouped by the training they need)
+    ])
+    data = json.loads((reports / "report.json").read_text())
+    assert len(data["runs"]) == 8 and {i["summary"] for i in data["images"]} == {"compatible with 2.5"}

@@ -24,9 +24,8 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, object]:
     return data
 
 
-def write_reports(ledger: Ledger, settings: Settings, report_dir: Path) -> list[Path]:
+def write_reports(data: dict[str, object], report_dir: Path) -> list[Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
-    data = report_data(ledger, settings)
     json_path = report_dir / "report.json"
     json_path.write_text(json.dumps(data, indent=2, default=str))
     html_path = report_dir / "certificate.html"

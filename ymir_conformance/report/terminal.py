@@ -1,40 +1,39 @@
-"""The terminal summary: per image the verdict per release, per-task timings, and what to fix first."""
+"""The terminal summary: per image the verdict per release, per-task timings, and the container count.
+
+Rendered from report data (``report_data``), so the same text comes out with or without pytest-xdist.
+"""
 from __future__ import annotations
 
-from ..options import Settings
-from ..progress import timing_summary
-from ..verdict import Ledger, Verdict
+from typing import Any
+
+MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
+         "incomplete": "INCOMPLETE", "untested": "-"}
 
 
-def render_summary(ledger: Ledger, settings: Settings) -> list[str]:
+def render_summary(data: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for image, info in ledger.images.items():
-        lines.append(f"{image} ({info.short_id}), profile {settings.profile}, seed {settings.seed}")
-        for release, verdict, must, should in ledger.compatibility(image):
-            mark = {Verdict.CONFORMANT: "PASS", Verdict.CONFORMANT_WITH_WARNINGS: "PASS",
-                    Verdict.NOT_CONFORMANT: "FAIL", Verdict.INCOMPLETE: "INCOMPLETE",
-                    Verdict.UNTESTED: "-"}[verdict]
-            detail = ""
-            if must:
-                detail = "  MUST: " + ", ".join(must)
-            if should:
-                detail += "  SHOULD: " + ", ".join(should)
-            lines.append(f"  platform {str(release):<4} {mark:<10} {verdict}{detail}")
-        if len(ledger.releases) > 1:
-            lines.append(f"  => {ledger.compatible_summary(image)}")
+    settings = data.get("settings", {})
+    for img in data.get("images", []):
+        short_id = str(img.get("image_id", "")).removeprefix("sha256:")[:12]
+        lines.append(f"{img['image']} ({short_id}), profile {settings.get('profile')}, seed {settings.get('seed')}")
+        for row in img["compatibility"]:
+            detail = ("  MUST: " + ", ".join(row["must"])) if row["must"] else ""
+            detail += ("  SHOULD: " + ", ".join(row["should"])) if row["should"] else ""
+            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
+        if len(img["compatibility"]) > 1:
+            lines.append(f"  => {img['summary']}")
         lines.append("  task runs:")
-        for rec in ledger.records.values():
-            if rec.spec.image != image:
+        for run in data.get("runs", []):
+            if run.get("image") != img["image"]:
                 continue
-            if rec.outcome is None:
-                lines.append(f"    {rec.spec.id:<32} not run: {rec.skipped}")
+            if "skipped" in run:
+                lines.append(f"    {run['id']:<32} not run: {run['skipped']}")
                 continue
-            o = rec.outcome
-            t = timing_summary(o.progress, o.duration_s)
+            t = run["progress_timing"]
             first = f"{t['first_update_s']:.1f}s" if t["first_update_s"] is not None else "never"
-            status = "timed out" if o.timed_out else f"exit {o.exit_code}"
-            extra = f"  [{'; '.join(o.diagnosis)}]" if o.diagnosis else ""
-            lines.append(f"    {rec.spec.id:<32} {status:<9} {o.duration_s:6.1f}s  progress updates "
+            status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
+            extra = f"  [{'; '.join(run['diagnosis'])}]" if run.get("diagnosis") else ""
+            lines.append(f"    {run['id']:<32} {status:<9} {run['duration_s']:6.1f}s  progress updates "
                          f"{int(t['updates'] or 0):>4}, first {first}, longest gap {t['longest_gap_s'] or 0:.1f}s{extra}")
-    lines.append(f"container runs: {ledger.container_runs}")
+    lines.append(f"container runs: {data.get('container_runs', 0)}")
     return lines
