@@ -25,15 +25,15 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey["YmirSession"]()
 SUITE_DIR = Path(__file__).parent / "suite"
 
-# which suite test judges which areas, and for which task kinds
-POSITIVE_KINDS = tuple(k for k in KIND_SHAPES if not k.startswith("negative-"))
-TEST_AREAS: dict[str, tuple[tuple[Area, ...], tuple[str, ...] | None]] = {
-    "test_lifecycle": ((Area.LIFECYCLE,), POSITIVE_KINDS),
-    "test_monitor": ((Area.MONITOR,), POSITIVE_KINDS),
-    "test_negative_input": ((), tuple(k for k in KIND_SHAPES if k.startswith("negative-"))),
-    "test_training_result": ((Area.TRAINING,), ("training", "retraining")),
-    "test_infer_result": ((Area.INFER,), ("infer", "infer-nonbest", "single-image-infer", "mining+infer")),
-    "test_mining_result": ((Area.MINING,), ("mining", "mining+infer")),
+# which task kinds each suite test is parametrized over (None: every kind that is not a negative input)
+NEGATIVE_KINDS = tuple(k for k in KIND_SHAPES if k.startswith("negative-"))
+TEST_KINDS: dict[str, tuple[str, ...] | None] = {
+    "test_lifecycle": None,
+    "test_monitor": None,
+    "test_negative_input": NEGATIVE_KINDS,
+    "test_training_result": ("training", "retraining"),
+    "test_infer_result": ("infer", "infer-nonbest", "single-image-infer", "mining+infer"),
+    "test_mining_result": ("mining", "mining+infer"),
 }
 
 
@@ -121,15 +121,17 @@ class YmirSession:
             metafunc.parametrize("ymir_image", images, ids=[i.rsplit("/", 1)[-1] for i in images] if len(images) > 1
                                  else ["image"])
         if "ymir_spec" in metafunc.fixturenames:
-            areas, kinds = TEST_AREAS.get(name, ((), None))
-            specs = [s for s in self.all_specs() if kinds is None or s.kind in kinds]
+            specs = self.all_specs()
+            if name in TEST_KINDS:
+                kinds = TEST_KINDS[name]
+                specs = [s for s in specs if (s.kind in kinds if kinds is not None else s.kind not in NEGATIVE_KINDS)]
             if not specs:
                 metafunc.parametrize("ymir_spec", [pytest.param(None, marks=pytest.mark.skip(
                     reason="no task run of this kind was planned for the image(s) (templates, --ymir-tasks)"))],
                     ids=["none"])
                 return
-            ids = [s.id if name != "test_lifecycle" and name != "test_monitor" or s.kind != "training"
-                   else f"training-{s.id}" for s in specs]
+            ids = [f"training-{s.id}" if s.kind == "training" and name in ("test_lifecycle", "test_monitor")
+                   else s.id for s in specs]
             metafunc.parametrize("ymir_spec", specs, ids=ids)
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

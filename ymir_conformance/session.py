@@ -199,29 +199,22 @@ class Conductor:
             return cached
         root = self._space(spec)
         data = self.dataset()
-        if spec.kind.startswith("negative-"):
-            _, _, change = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
+        if spec.shape.run_training:  # training, retraining, and training on negative inputs
             template = info.template(spec.object_type, Task.TRAINING) or {}
-            if spec.kind == "negative-no-template-keys":
-                template = {}
-            ws = build_training(root, template=template, object_type=spec.object_type,
-                                export_format=f"{spec.export_format}:raw",
-                                data=DatasetSpec(**{**data.__dict__, **change}), release=spec.release,
-                                gpu_ids=self.settings.gpu_ids, label=spec.id)
-            record = RunRecord(spec, None, ws)
-            record.outcome = self._run_diagnosed(spec, ws, record)
-            return record
-        if spec.kind in ("training", "retraining"):
             pretrained = None
-            if spec.kind == "retraining":
+            if spec.kind.startswith("negative-"):
+                _, _, change = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
+                data = DatasetSpec(**{**data.__dict__, **change})
+                if spec.kind == "negative-no-template-keys":
+                    template = {}
+            elif spec.kind == "retraining":
                 base = self.get(spec.training_spec())
                 if base.model is None:
                     return RunRecord(spec, None, None, skipped=f"no model to retrain from: {base.skipped or 'training failed'}")
                 pretrained = (base.model, base.model.best_stage)
-            ws = build_training(root, template=info.template(spec.object_type, Task.TRAINING) or {},
-                                object_type=spec.object_type, export_format=f"{spec.export_format}:raw", data=data,
-                                release=spec.release, gpu_ids=self.settings.gpu_ids, pretrained=pretrained,
-                                label=spec.id)
+            ws = build_training(root, template=template, object_type=spec.object_type,
+                                export_format=f"{spec.export_format}:raw", data=data, release=spec.release,
+                                gpu_ids=self.settings.gpu_ids, pretrained=pretrained, label=spec.id)
         else:
             base = self.get(spec.training_spec())
             if base.model is None:
@@ -241,7 +234,7 @@ class Conductor:
                                     gpu_ids=self.settings.gpu_ids, label=spec.id)
         record = RunRecord(spec, None, ws)
         record.outcome = self._run_diagnosed(spec, ws, record)
-        if spec.shape.run_training and record.outcome.succeeded:
+        if spec.kind in ("training", "retraining") and record.outcome.succeeded:
             record.model = package_model(record.outcome.out_dir, root.parent / "models" / spec.id, ws.config, spec.object_type)
             if spec.kind == "training" and record.model is not None:
                 self._cache_model(spec, record.model)
