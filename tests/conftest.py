@@ -53,6 +53,13 @@ def fixture_image(docker_client: docker.DockerClient):  # type: ignore[no-untype
     return get
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--ymir-oracle-releases", default=None,
+                     help="platform releases the differential tests run against (comma-separated, e.g. "
+                          "2.3.0,2.2.0,1.1.0; default $YMIR_ORACLE_RELEASES or 2.3.0,1.1.0); "
+                          "each needs scripts/platform-venv RELEASE")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "integration" in item.path.parts:

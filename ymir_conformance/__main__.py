@@ -10,18 +10,32 @@ import json
 import sys
 from pathlib import Path
 
+from typing import Any
+
 import yaml
 
+from . import guard
 from .contracts import REGISTRY, load_all
 from .contracts.base import Finding, Level, Status, judge
+from .errors import UnsafeOutput
 from .model import ObjectType, RunOutcome, TaskShape
 from .platform import LATEST, Release
 
 
+def _in_yaml(in_dir: Path, name: str) -> dict[str, Any]:
+    """env.yaml / config.yaml of a run's /in, through the guarded reader (they may come from anywhere)."""
+    try:
+        value = guard.load_yaml(guard.read_text(in_dir, name, guard.CAPS["result-yaml"]))
+    except FileNotFoundError:
+        raise SystemExit(f"{in_dir / name} does not exist: give the /in directory of the run (--in)") from None
+    except (OSError, UnsafeOutput, yaml.YAMLError) as exc:
+        raise SystemExit(f"{in_dir / name} cannot be used: {getattr(exc, 'problem', exc)}") from None
+    return value if isinstance(value, dict) else {}
+
+
 def outcome_from_dirs(in_dir: Path, out_dir: Path, exit_code: int, object_type: int | None) -> RunOutcome:
     """Reconstruct what a run was asked to do from its /in (env.yaml flags, config.yaml object_type)."""
-    env = yaml.safe_load((in_dir / "env.yaml").read_text()) or {}
-    cfg = yaml.safe_load((in_dir / "config.yaml").read_text()) or {}
+    env, cfg = (_in_yaml(in_dir, name) for name in ("env.yaml", "config.yaml"))
     from .model import Task
 
     tasks = [t for t, flag in ((Task.TRAINING, "run_training"), (Task.MINING, "run_mining"), (Task.INFER, "run_infer"))
@@ -29,7 +43,18 @@ def outcome_from_dirs(in_dir: Path, out_dir: Path, exit_code: int, object_type: 
     ot = ObjectType(object_type or int(cfg.get("object_type", 2)))
     return RunOutcome(image="(external run)", shape=TaskShape.of(*tasks), object_type=ot, in_dir=in_dir,
                       out_dir=out_dir, exit_code=exit_code, timed_out=False, duration_s=0.0, user="?",
-                      label="external")
+                      label="external", asset_cache=_platform_link(in_dir / "assets"),
+                      tensorboard_dir=_platform_link(out_dir / "tensorboard"))
+
+
+def _platform_link(path: Path) -> Path | None:
+    """The folder a platform-made link (/in/assets, /out/tensorboard) points to, when it stays inside the run's
+    own directory (as in a workspace kept with --ymir-keep); None otherwise: links elsewhere are not followed."""
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    run_root = path.parent.parent.resolve()
+    return target if target.is_relative_to(run_root) and target.is_dir() else None
 
 
 def print_findings(findings: list[Finding], release: Release) -> int:

@@ -27,5 +27,18 @@ class SettingsError(ConformanceError):
     """A ``--ymir-*`` option or ini value is invalid; raised as ``pytest.UsageError`` by the plugin."""
 
 
+class UnsafeOutput(ConformanceError):
+    """Something the image wrote was refused by the guarded reader (:mod:`ymir_conformance.guard`).
+
+    ``problem`` completes the sentence "<file> ...": "is a symlink (to '/etc/shadow'); ...", "is a FIFO (named
+    pipe), not a regular file", "is 3 GiB, over the 1 MiB this suite reads of such a file". The check that owns
+    the file reports it under its rule; the suite never crashes on it.
+    """
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
 class ShouldViolationWarning(pytest.PytestWarning):
     """A SHOULD-level rule of the contract is broken: the platform copes, but users or other releases may not."""

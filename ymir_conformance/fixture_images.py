@@ -11,6 +11,7 @@ Layout under ``fixtures/executors/``:
   built from a generated Dockerfile ``FROM ymir-conformance/<base>`` + ``ENV YMIR_REF_DEFECT=<defect>``
   + optional extra Dockerfile lines.
 * ``environment/gallery.yaml``: the same, for the environment fixtures (root only, network, CPU mode, ...).
+* ``hostile/gallery.yaml``: the same, for images that attack the certifying host (``hostile-<name>``).
 
 The content hash of everything an image is built from is stored in the label ``org.ymir-conformance.context``;
 an image whose label matches is not rebuilt.
@@ -32,6 +33,9 @@ HASH_LABEL = "org.ymir-conformance.context"
 REPO = "ymir-conformance"
 WHEELS_DIR = "_wheels"
 GALLERY_FILES = ("broken/gallery.yaml", "environment/gallery.yaml")
+# Built like the galleries above, but judged by tests/integration/test_hostile.py (whole pytest runs as root
+# against images that attack the host), not by test_gallery.py's exact-rules expectations.
+HOSTILE_GALLERY_FILES = ("hostile/gallery.yaml",)
 
 
 @dataclass
@@ -76,7 +80,7 @@ def discover(root: Path, base_image: str) -> list[FixtureImage]:
             if line.startswith("FROM ") and f"{REPO}/" in line and base_image not in line:
                 depends = line.split()[1].split("/", 1)[1].split(":")[0]
         images.append(FixtureImage(name, text, depends, wheels))
-    for rel in GALLERY_FILES:
+    for rel in GALLERY_FILES + HOSTILE_GALLERY_FILES:
         prefix = rel.split("/")[0]
         for entry in load_gallery(root, rel):
             base = entry.get("base", "reference-det")

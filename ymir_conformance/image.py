@@ -7,18 +7,25 @@ argument-swallowing ENTRYPOINT from a genuinely different file.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
+import docker.utils
+import requests.exceptions
 import yaml
 
+from . import guard
+from .errors import UnsafeOutput
+
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, short
+from .limits import DEFAULT_LIMITS, Limits
 from .model import ObjectType, Task
 from .platform import LATEST, Release, ReleaseRange
-from .runner import cat_file, ensure_image, remove_quietly
+from .runner import cat_file, ensure_image, inspect_labels, remove_quietly
 
 IMG_MAN = "/img-man"
 MAX_IMG_MAN_BYTES = 1024 * 1024  # a template is a few hundred bytes; anything over this is refused
@@ -84,31 +91,68 @@ class ImageInfo:
         return self.image_id.removeprefix("sha256:")[:12]
 
 
+GO_MODE_DIR = 1 << 31  # Go's os.FileMode bits, as the engine reports them in X-Docker-Container-Path-Stat
+GO_MODE_SYMLINK = 1 << 27
+GO_MODE_NOT_REGULAR = GO_MODE_DIR | GO_MODE_SYMLINK | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
+LINKED = b"\0ymir-conformance: a link\0"  # sentinel: the file is a link; its true bytes are not compared
+TAR_SLACK = 64 * 1024  # tar headers and padding around one member
+
+
 def read_image_file(cl: docker.DockerClient, image: str, path: str) -> bytes | None:
-    """The true bytes of ``path`` in the image's filesystem (no process is started), or None if absent."""
+    """The true bytes of ``path`` in the image's filesystem (no process is started), or None if absent.
+
+    Returns :data:`TOO_LARGE` for a file over :data:`MAX_IMG_MAN_BYTES` and :data:`LINKED` for a symlink.
+    The archive stream is read through :func:`guard.drain` with a cap and its connection is always closed,
+    so a huge file neither fills memory nor leaves a half-read response that blocks the engine client.
+    """
     container: Any = None
     try:
-        container = cl.containers.create(image=image, command=["cat"], network_mode="none")
-        stream, st = container.get_archive(path)
-        if int(st.get("size", 0)) > MAX_IMG_MAN_BYTES:  # never pull a huge file into memory
+        container = cl.containers.create(image=image, command=["cat"], network_mode="none", labels=inspect_labels())
+        # docker-py's get_archive() returns a generator whose response cannot be closed early; use the same
+        # request with a response we own.
+        api: Any = cl.api
+        res = api._get(api._url("/containers/{0}/archive", container.id), params={"path": path}, stream=True)
+        with contextlib.closing(res):
+            if res.status_code == 404:
+                return None
+            api._raise_for_status(res)
+            header = res.headers.get("x-docker-container-path-stat")
+            st = docker.utils.decode_json_header(header) if header else {}
+            mode, size = int(st.get("mode", 0)), int(st.get("size", 0))
+            if mode & GO_MODE_SYMLINK:
+                return LINKED
+            if mode & GO_MODE_NOT_REGULAR:
+                return None
+            if size > MAX_IMG_MAN_BYTES:  # never pull a huge file into memory
+                return TOO_LARGE
+            data, dropped = guard.drain(res.iter_content(64 * 1024), MAX_IMG_MAN_BYTES + TAR_SLACK, stop=True)
+        if dropped:
             return TOO_LARGE
-        data = b"".join(stream)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
-            if member is None or not member.isfile():
+            if member is None or not member.isfile() or member.size > MAX_IMG_MAN_BYTES:
                 return None
             f = tar.extractfile(member)
             return f.read() if f else None
-    except docker.errors.NotFound:
+    except (docker.errors.NotFound, tarfile.TarError):
         return None
-    except docker.errors.APIError:
+    except (docker.errors.APIError, requests.exceptions.RequestException):
         return None
     finally:
         if container is not None:
             remove_quietly(container)
 
 
-def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo) -> dict[str, Any] | None:
+def _load(data: bytes) -> Any:
+    """A /img-man file parsed with the bounded loader; the exception instead when it does not parse."""
+    try:
+        return guard.load_yaml(data.decode("utf-8", errors="replace"))
+    except (yaml.YAMLError, UnsafeOutput) as exc:
+        return exc
+
+
+def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo,
+                 limits: Limits = DEFAULT_LIMITS) -> dict[str, Any] | None:
     """cat one /img-man file like the platform; record IM-01 when stdout is not the file."""
     truth = read_image_file(cl, image, path)
     if truth is None:
@@ -120,10 +164,11 @@ def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo
             "V14" if path.endswith("manifest.yaml") else "IM-03", f"{path} is over {MAX_IMG_MAN_BYTES} bytes",
             file=path, expected="a small flat YAML mapping", fix="keep /img-man files to a few key: value lines."))
         return None
-    code, out, err = cat_file(cl, image, path)
-    if code != 0 or out != truth:
+    code, out, err = cat_file(cl, image, path, limits=limits)
+    if code != 0 or (truth is not LINKED and out != truth):
         head = out.decode("utf-8", "replace").splitlines()[:3]
-        why = (f"`cat` exited {code}" + (f" ({err.decode('utf-8', 'replace').strip()[:200]})" if err else "")
+        why = (("`cat` did not finish" if code is None else f"`cat` exited {code}")
+               + (f" ({err.decode('utf-8', 'replace').strip()[:200]})" if err else "")
                if code != 0 else f"stdout differs from the file; stdout starts with {short(chr(10).join(head), 200)}")
         info.violations.append(Violation(
             "IM-01", f"`docker run --rm {image} cat {path}` does not print the file",
@@ -135,19 +180,17 @@ def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo
         info.files_read[path] = "cat failed; read from the image filesystem instead"
         # The platform would not register the image; we still judge the tasks (with the file's true content)
         # so that the author learns everything that is wrong in one run.
-        try:
-            true_value = yaml.safe_load(truth)
-        except yaml.YAMLError:
-            return None
+        true_value = _load(truth) if truth is not LINKED else None
         return true_value if isinstance(true_value, dict) else None
-    try:
-        value = yaml.safe_load(out)
-    except yaml.YAMLError as exc:
-        value = exc
+    value = _load(out)
     info.files_read[path] = "read"
     if not isinstance(value, dict):
-        what = f"not valid YAML ({' '.join(str(value).split())[:200]})" if isinstance(value, yaml.YAMLError) \
-            else f"a {type(value).__name__}, not a mapping"
+        if isinstance(value, UnsafeOutput):
+            what = f"refused by this suite: it {value.problem}"
+        elif isinstance(value, yaml.YAMLError):
+            what = f"not valid YAML ({' '.join(str(value).split())[:200]})"
+        else:
+            what = f"a {type(value).__name__}, not a mapping"
         rule = "V14" if path.endswith("manifest.yaml") else "IM-03"
         info.violations.append(Violation(
             rule, f"{path} is {what}; the platform treats it as absent", file=path, found=short(value),
@@ -157,8 +200,15 @@ def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo
     return value
 
 
+PLATFORM_KEYS = frozenset({"task_id", "class_names", "gpu_id", "gpu_count", "openpai_enable",
+                           "pretrained_model_params", "model_params_path", "run_infer", "run_mining"})
+"""Template keys the platform overwrites or deletes in config.yaml on every release (contract §2 "keys reserved
+or overwritten", §3.3; the UI hides gpu_count and always sends gpu_count and openpai_enable): the form never
+edits them, so their template values may be nested. ``object_type`` is overwritten only from 2.4, so not here."""
+
+
 def _check_flat(path: str, template: dict[str, Any], info: ImageInfo) -> None:
-    nested = [k for k, v in template.items() if isinstance(v, (dict, list))]
+    nested = [k for k, v in template.items() if isinstance(v, (dict, list)) and k not in PLATFORM_KEYS]
     if nested:
         info.violations.append(Violation(
             "IM-04", f"{path} has nested values the web form cannot edit: {', '.join(map(str, nested[:5]))}",
@@ -190,7 +240,7 @@ def _object_types(manifest: dict[str, Any] | None, info: ImageInfo) -> tuple[lis
     return [ObjectType(raw)], False
 
 
-def inspect_image(cl: docker.DockerClient, image: str) -> ImageInfo:
+def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_LIMITS) -> ImageInfo:
     img = ensure_image(cl, image)
     cfg = img.attrs.get("Config") or {}
     info = ImageInfo(image=image, image_id=img.id, cmd=list(cfg.get("Cmd") or []),
@@ -201,13 +251,13 @@ def inspect_image(cl: docker.DockerClient, image: str) -> ImageInfo:
             "cannot start it", found="Cmd: null, Entrypoint: null", expected='CMD ["bash", "/usr/bin/start.sh"]',
             fix="add `CMD bash /usr/bin/start.sh` to the Dockerfile (and keep /usr/bin/start.sh runnable with "
                 "no arguments)."))
-    info.manifest = _inspect_one(cl, image, f"{IMG_MAN}/manifest.yaml", info)
+    info.manifest = _inspect_one(cl, image, f"{IMG_MAN}/manifest.yaml", info, limits)
     info.object_types, per_type_dirs = _object_types(info.manifest, info)
     for ot in info.object_types:
         for task in Task:
             sub = f"{ot.dir_name}/" if per_type_dirs else ""
             path = f"{IMG_MAN}/{sub}{task.value}-template.yaml"
-            tpl = _inspect_one(cl, image, path, info)
+            tpl = _inspect_one(cl, image, path, info, limits)
             if tpl is not None:
                 info.templates[(ot, task)] = tpl
                 _check_flat(path, tpl, info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class ObjectType(enum.IntEnum):
@@ -63,6 +64,12 @@ class TaskShape:
     def run_infer(self) -> bool:
         return Task.INFER in self.tasks
 
+    @property
+    def result_files(self) -> tuple[str, ...]:
+        """The result files under /out a run of this shape writes (the platform reads them after the exit)."""
+        return tuple(f for run, f in ((self.run_training, "models/result.yaml"), (self.run_mining, "result.tsv"),
+                                      (self.run_infer, "infer-result.json")) if run)
+
     def __str__(self) -> str:
         return self.name
 
@@ -109,6 +116,35 @@ class RunOutcome:
     budget_total_s: float | None = None
     budget_first_progress_s: float | None = None
     budget_heartbeat_s: float | None = None
+    # the platform's links (2.x): /in/assets -> the asset cache, a training's /out/tensorboard -> a host folder;
+    # the suite made both, so the checks read there (and only there) instead of following links from /out
+    asset_cache: Path | None = None
+    tensorboard_dir: Path | None = None
+    asset_cache_digest_before: str = ""
+    asset_cache_digest_after: str = ""
+    # The suite's containment (limits.py; the platform sets none) and what the run did against it
+    limits: dict[str, Any] = field(default_factory=dict)  # Limits.to_json() of this run; {} = no limits (off)
+    oom_killed: bool = False  # the kernel's OOM killer killed a process of the container (memory limit)
+    hit_pids_limit: bool = False  # the pids cgroup refused at least one fork/clone
+    flood_stopped: bool = False  # stopped by the suite after an endless stdout/stderr flood (LC-13)
+    pids_peak: int | None = None  # the most tasks (processes + threads) seen at once, when measurable
+    memory_peak_bytes: int | None = None
+    log_bytes: int | None = None  # stdout+stderr bytes the container produced (None: not measured)
+    log_bytes_dropped: int = 0  # of those, beyond the runner's cap: not written to ymir-executor-out.log
+    log_cap_bytes: int | None = None
+    # A run that finished its work (monitor 100% / state 3 and its result files) but did not exit
+    never_exited: bool = False  # stopped by the suite after the exit grace; V1 fails it, its outputs are judged
+    done_s: float | None = None  # seconds after start when the run was seen done (never_exited runs)
+    exit_grace_s: float | None = None
+    # Downstream runs (infer, mining): the object type ymir 2.1-2.3 register the model with, i.e. the object_type
+    # of its training's result.yaml (2 when absent; TR-12). None when not known (no training run this session).
+    model_object_type: int | None = None
+    # CPU mode (gpu_id '') failed, and a rerun with config.yaml gpu_id '0' (still no device request) succeeded:
+    # the image needs a non-empty gpu_id to start (LC-07). The failed run is the one judged (V1).
+    needs_gpu_id: bool = False
+    # The input-coverage audit (audit.py): which annotation, image, index and model files under /in the run opened,
+    # counted against what the index files and config.yaml list; {} = not watched (e.g. `judge` on external dirs)
+    inputs_opened: dict[str, Any] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -116,7 +152,20 @@ class RunOutcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
+        """Whether its outputs are judged: it exited 0 in time, or it finished its work and never exited (its
+        outputs are complete; V1 fails the run for not exiting)."""
+        return self.never_exited or (self.exit_code == 0 and not self.timed_out)
+
+    @property
+    def hit_limit(self) -> bool:
+        """It ran into the suite's pids or memory limit (LC-11 / LC-12), or was stopped for flooding (LC-13)."""
+        return self.oom_killed or self.hit_pids_limit or self.flood_stopped
+
+    @property
+    def work_s(self) -> float:
+        """How long the run worked: until it was seen done when it never exited (the grace wait is not work),
+        else its whole duration. The time budgets judge this."""
+        return self.done_s if self.never_exited and self.done_s is not None else self.duration_s
 
     @property
     def cpu_mode(self) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .errors import SettingsError
+from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, Limits, parse_limits
 from .platform import LATEST, RELEASES, Release, ReleaseRange
 
 PROFILES = ("quick", "standard", "certify")
@@ -59,8 +60,16 @@ class Settings:
     releases: tuple[Release, ...] = (LATEST,)
     report_dir: Path | None = None
     strict: bool = False  # SHOULD violations fail too (compliance level "should")
+    gate: tuple[Release, ...] = ()  # releases whose findings fail tests (empty: every judged release)
     diagnose: bool = True  # on failure, re-run as root / with network to name LC-09 / LC-10
+    limits: Limits = DEFAULT_LIMITS  # the suite's containment of task and inspection containers (limits.py)
+    exit_grace_s: float = DEFAULT_EXIT_GRACE_S  # a done run (monitor 1.0 + result files) that does not exit: stopped
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def gated(self) -> tuple[Release, ...]:
+        """The releases whose MUST (and, with --ymir-strict, SHOULD) findings fail tests and the session."""
+        return self.gate or self.releases
 
     @property
     def target_release(self) -> Release:
@@ -153,6 +162,18 @@ def parse_releases(value: str | None, where: str) -> tuple[Release, ...]:
         raise SettingsError(f"{where}: {exc}") from None
 
 
+def parse_gate(value: str | None, where: str, releases: tuple[Release, ...]) -> tuple[Release, ...]:
+    """--ymir-gate: releases (as --ymir-platform spells them) that must all be judged in this session."""
+    if value is None or not str(value).strip():
+        return ()
+    gate = parse_releases(str(value), where)
+    outside = [r for r in gate if r not in releases]
+    if outside:
+        raise SettingsError(f"{where}: {', '.join(str(r) for r in outside)} not judged in this session (judged: "
+                            f"{', '.join(str(r) for r in releases)}); add it to --ymir-platform")
+    return gate
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -203,6 +224,18 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "workspace-independent run logs."),
     ("--ymir-strict", "ymir_strict", {"action": "store_true", "default": None},
      "fail on SHOULD-level violations too (default: they are warnings and appear in the report)."),
+    ("--ymir-gate", "ymir_gate", {"metavar": "RELEASES"},
+     "the platform release(s) whose findings fail the session (CI gating): a subset of --ymir-platform, e.g. "
+     "2.4-2.5 or 2.5,2.3. Findings on the other judged releases are reported (terminal, JUnit, report.json) "
+     "but do not fail tests. Default: every judged release."),
+    ("--ymir-limits", "ymir_limits", {"metavar": "on|off|KEY=VALUE,..."},
+     "the suite's containment of every container it starts (the platform itself sets none): on (default: "
+     "--pids-limit=4096, --memory=min(8g, half the host's RAM) with no extra swap, json-file log driver with "
+     "max-size=16m, no-new-privileges), off (exactly the platform's unlimited docker run), or overrides such as "
+     "pids=8192,memory=16g,log=64m (pids=off drops one limit). A run that hits a limit fails LC-11/LC-12."),
+    ("--ymir-exit-grace", "ymir_exit_grace", {"metavar": "SECONDS"},
+     "how long a run that is done (monitor.txt at 100 percent or state 3, and its result files written) may take to "
+     "exit before the suite stops it and fails V1 (the platform would wait forever). Default: 30."),
 ]
 
 
@@ -250,6 +283,10 @@ def resolve(config: pytest.Config) -> Settings:
     workdir_v, _ = _get(config, "ymir_workdir")
     report_v, _ = _get(config, "ymir_report_dir")
     seed_v, where_seed = _get(config, "ymir_seed")
+    limits_v, where_limits = _get(config, "ymir_limits")
+    gate_v, where_gate = _get(config, "ymir_gate")
+    gate = parse_gate(gate_v, where_gate, releases)
+    grace_v, where_grace = _get(config, "ymir_exit_grace")
     return Settings(
         images=tuple(parse_list(images_v)),
         profile=profile,
@@ -265,4 +302,7 @@ def resolve(config: pytest.Config) -> Settings:
         releases=releases,
         report_dir=Path(report_v).resolve() if report_v else None,
         strict=parse_bool(_get(config, "ymir_strict")[0] or False),
+        gate=gate,
+        limits=parse_limits(limits_v, where_limits),
+        exit_grace_s=parse_seconds(grace_v, where_grace) or DEFAULT_EXIT_GRACE_S,
     )

@@ -6,23 +6,28 @@ else: a normal pytest run is unchanged.
 from __future__ import annotations
 
 import json
+import signal
+import sys
+import threading
 import uuid
-import warnings
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import pytest
 
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
-from .errors import ConformanceError, SettingsError, ShouldViolationWarning
+from .errors import ConformanceError, SettingsError
 from .options import Settings, add_options, resolve
-from .platform import Release
-from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, plan
+from .platform import Release, describe
+from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, format_notes, plan
 from .verdict import Ledger, merge_reports, must_and_should
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
 SESSION_KEY = pytest.StashKey["YmirSession"]()
+SYSTEM_OUT_KEY = pytest.StashKey[list[str]]()  # a test's findings, for its JUnit <system-out>
+HEADLINE_KEY = pytest.StashKey[str]()  # a failed test's first violation: '[TR-02 MUST] ...'
 SUITE_DIR = Path(__file__).parent / "suite"
 
 # which task kinds each suite test is parametrized over (None: every kind that is not a negative input)
@@ -60,9 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
         for image in settings.images:
             ensure_image(session.conductor.cl, image)
     except ConformanceError as exc:
+        session.release()
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
+    session.install_sigterm()
 
 
 class YmirSession:
@@ -71,20 +78,101 @@ class YmirSession:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.session_id = uuid.uuid4().hex[:12]
+        # an xdist worker takes the session id its controller chose for it (pytest_configure_node), so the
+        # controller can reap what the worker left should it crash
+        self.session_id = str(getattr(config, "workerinput", {}).get("ymir_session") or uuid.uuid4().hex[:12])
         self.ledger = Ledger(releases=settings.releases)
         self.worker_reports: list[dict[str, Any]] = []  # pytest-xdist controller: one per worker
+        self.worker_sessions: dict[int, tuple[str, str]] = {}  # id(node) -> (worker id, its session id)
+        self.xdist_notes: list[str] = []  # controller: what the terminal summary says about the workers
+        self.notes: list[str] = []  # other lines for the end of the terminal summary (e.g. the JUnit family)
+        self.detailed_runs: set[tuple[str, str]] = set()  # (image, run id) whose docker line + log a failure showed
+        self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
+        self.lost_container_runs = 0  # controller: container runs of crashed workers (they send no report)
+        self.creates_by_session: dict[str, int] = {}  # controller: task containers created, per session id
+        self._creates_watch: bool | None = None  # controller: None before the first worker, False if unavailable
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
+        from .runner import claim_session
+
+        self.owner = claim_session(self.session_id, keep=settings.keep)
+        self.reaped = ""  # the line saying what reap_stale removed at start, if anything
+        self._prev_sigterm: Any = None
+        self._sigterm_installed = False
+        self._terminating = False  # a SIGTERM arrived
+        self._finishing = False  # sessionfinish began: a SIGTERM no longer interrupts the cleanup
 
     @property
     def conductor(self) -> Conductor:
         if self._conductor is None:
-            from .runner import client
+            from .runner import client, reap_stale
 
-            workdir = (self.settings.workdir or Path(".ymir-work")) / self.session_id
-            self._conductor = Conductor(client(), self.settings, workdir, self.session_id)
+            root = self.settings.workdir or Path(".ymir-work")
+            workdir = root / self.session_id
+            cl = client()
+            # before any run: remove what sessions that are gone (SIGKILL, OOM, reboot) left on this engine
+            reaped = reap_stale(cl, root, spare=(self.session_id,))
+            if reaped:
+                self.reaped = reaped.line()
+            self._conductor = Conductor(cl, self.settings, workdir, self.session_id)
+            self.owner.write(workdir)  # lets a later session reap this workspace if we are killed
         return self._conductor
+
+    # -- interruption: SIGTERM (CI cancel, docker stop, kill) cleans up like Ctrl-C -----------------------
+    def install_sigterm(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._sigterm_installed = True
+        except (ValueError, OSError):
+            pass
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        first = not self._terminating
+        self._terminating = True
+        if first and not self._finishing:
+            # the KeyboardInterrupt path: a running container is removed by run_container's finally, pytest
+            # stops, sessionfinish writes the reports and removes this session's containers and workspaces
+            raise KeyboardInterrupt("SIGTERM: ymir-conformance removes its containers and workspaces")
+        sys.stderr.write("ymir-conformance: SIGTERM received, finishing the cleanup (SIGKILL leaves containers "
+                         "and workspaces behind until the next session reaps them)\n")
+
+    def restore_sigterm(self) -> None:
+        if self._sigterm_installed:
+            self._sigterm_installed = False
+            try:
+                signal.signal(signal.SIGTERM, self._prev_sigterm if self._prev_sigterm is not None
+                              else signal.SIG_DFL)
+            except (ValueError, OSError):
+                pass
+
+    def release(self) -> None:
+        """Remove this session's containers and workspace (idempotent; the last resort at unconfigure)."""
+        from .runner import reap
+
+        if self._conductor is not None and not self.settings.keep:
+            try:
+                reap(self._conductor.cl, self.session_id)
+            except Exception:  # the engine went away: the next session reaps by owner
+                pass
+            self._conductor.cleanup()
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self.force_xunit2()
+        if self.reaped and getattr(self.config, "workerinput", None) is None:
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(self.reaped)
+            else:
+                sys.stderr.write(self.reaped + "\n")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._finishing = True
+        try:
+            self.release()
+        finally:
+            self.restore_sigterm()
 
     def all_specs(self) -> list[RunSpec]:
         if self.specs is None:
@@ -112,14 +200,15 @@ class YmirSession:
             types = ", ".join(f"{t.name.lower()} ({int(t)}): {'/'.join(k.value for k in info.declared_tasks(t)) or 'no tasks'}"
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
+            lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
         return lines
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         name = metafunc.function.__name__
+        multi_image = len(self.settings.images) > 1
         if "ymir_image" in metafunc.fixturenames:
-            images = list(self.settings.images)
-            metafunc.parametrize("ymir_image", images, ids=[i.rsplit("/", 1)[-1] for i in images] if len(images) > 1
-                                 else ["image"])
+            images = list(self.settings.images)  # ids: the full image name (two namespaces may share a repo name)
+            metafunc.parametrize("ymir_image", images, ids=images if multi_image else ["image"])
         if "ymir_spec" in metafunc.fixturenames:
             specs = self.all_specs()
             if name in TEST_KINDS:
@@ -127,17 +216,112 @@ class YmirSession:
                 specs = [s for s in specs if (s.kind in kinds if kinds is not None else s.kind not in NEGATIVE_KINDS)]
             if not specs:
                 metafunc.parametrize("ymir_spec", [pytest.param(None, marks=pytest.mark.skip(
-                    reason="no task run of this kind was planned for the image(s) (templates, --ymir-tasks)"))],
-                    ids=["none"])
+                    reason=self.why_no_runs(TEST_KINDS.get(name))))], ids=["none"])
                 return
-            ids = [f"training-{s.id}" if s.kind == "training" and name in ("test_lifecycle", "test_monitor")
-                   else s.id for s in specs]
-            metafunc.parametrize("ymir_spec", specs, ids=ids)
+            metafunc.parametrize("ymir_spec", specs, ids=[spec_test_id(s, name) for s in specs])
 
+    def why_no_runs(self, kinds: tuple[str, ...] | None) -> str:
+        """The skip reason of a test no run was planned for, naming the real cause: the profile (or
+        --ymir-tasks) asks for none of its task kinds, or nothing the image declares can run on the releases."""
+        from .options import PROFILE_TASKS
+
+        s = self.settings
+        negative = kinds == NEGATIVE_KINDS
+        tasks = sorted({"negative" if k.startswith("negative-") else k
+                        for k in (kinds or tuple(k for k in KIND_SHAPES if k not in NEGATIVE_KINDS))})
+        what = "negative-input runs" if negative else "/".join(tasks) + " runs"
+        if not set(tasks) & set(s.tasks):
+            if s.tasks == PROFILE_TASKS[s.profile]:
+                hint = "the certify profile runs them, or add negative" if negative else f"add {tasks[0]}"
+                return f"the {s.profile} profile plans no {what} ({hint} to --ymir-tasks)"
+            return f"--ymir-tasks={','.join(s.tasks)} plans no {what}"
+        return (f"no {what} planned: the image(s) declare no object type such a run can use on platform "
+                f"{', '.join(str(r) for r in s.releases)}")
+
+    # -- JUnit XML (xunit2, valid against the Jenkins/xunit2 schema) ----------------------------------------------
+    def _junit(self) -> Any:
+        from _pytest.junitxml import xml_key
+
+        return self.config.stash.get(xml_key, None)
+
+    def force_xunit2(self) -> None:
+        """Rule results go where xunit2 allows them (suite properties, <system-out>): the plugin writes xunit2
+        whatever junit_family says, since xunit1 adds attributes the Jenkins/xunit2 schema refuses."""
+        xml = self._junit()
+        if xml is not None and xml.family != "xunit2":
+            self.notes.append(f"ymir-conformance: --junitxml written as junit_family=xunit2 (not {xml.family}): CI "
+                              "systems validate against the xunit2 schema")
+            xml.family = "xunit2"
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        lines = item.stash.get(SYSTEM_OUT_KEY, None)
+        if lines and report.when == "call":
+            report.ymir_system_out = "\n".join(lines)  # type: ignore[attr-defined]  # xdist carries it
+        report.ymir_image = item_image(item, self.settings)  # type: ignore[attr-defined]
+        headline = item.stash.get(HEADLINE_KEY, None)
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if headline and report.failed and report.when == "call" and crash is not None:
+            crash.message = headline  # JUnit's failure message and the short summary line: '[TR-02 MUST] ...'
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        xml = self._junit()
+        if xml is None:
+            return
+        import xml.etree.ElementTree as ET
+
+        from _pytest.junitxml import bin_xml_escape
+
+        reporter = xml.node_reporter(report)
+        image = getattr(report, "ymir_image", "")
+        if image and "classname" not in reporter.attrs:
+            reporter.add_attribute("classname", image)  # the CI UI groups the tests by image
+        text = getattr(report, "ymir_system_out", "")
+        if text:
+            node = ET.Element("system-out")
+            node.text = bin_xml_escape(text)
+            reporter.nodes.append(node)
+
+    def junit_properties(self, data: dict[str, Any], exit_status: int) -> None:
+        xml = self._junit()
+        if xml is None:
+            return
+        s = data.get("settings", {})
+        props: list[tuple[str, object]] = [
+            ("ymir.tool", f"ymir-conformance {data.get('tool', {}).get('version', '')}"),
+            ("ymir.profile", s.get("profile")), ("ymir.seed", s.get("seed")),
+            ("ymir.platform", ",".join(data.get("releases", []))), ("ymir.gate", ",".join(s.get("gate", []))),
+            ("ymir.strict", s.get("strict")), ("ymir.exit_status", exit_status),
+        ]
+        for v in data.get("verdicts", []):
+            props.append((f"ymir.verdict.{v['release']}", v["verdict"]))
+        for img in data.get("images", []):
+            props += [("ymir.image", img["image"]), (f"ymir.image.{img['image']}.id", img["image_id"])]
+            for row in img["compatibility"]:
+                detail = "; ".join(x for x in (("MUST: " + ", ".join(row["must"])) if row["must"] else "",
+                                               ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
+                                   if x)
+                props.append((f"ymir.image.{img['image']}.verdict.{row['release']}",
+                              row["verdict"] + (f" ({detail})" if detail else "")))
+        props.append(("ymir.container_runs", data.get("container_runs", 0)))
+        for name, value in props:
+            xml.add_global_property(name, "" if value is None else str(value))
+
+    # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        # tryfirst: on an xdist worker, xdist's own pytest_collection_modifyitems (WorkerInteractor) turns the
+        # xdist_group markers into the '@group' node id suffix its loadgroup scheduler reads. Only the
+        # registration order (WorkerInteractor before this session) used to put us first; now it is explicit.
         # outer guard: pytest-timeout; a test may trigger training + retries before its own run
         guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
         xdist = self.config.pluginmanager.hasplugin("xdist")
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and workerinput.get("ymir_loadgroup"):
+            self.config.option.loadgroup = True  # the controller schedules by group (see pytest_configure_node)
         for item in items:
             spec = getattr(item, "callspec", None) and item.callspec.params.get("ymir_spec")  # type: ignore[attr-defined]
             if not isinstance(spec, RunSpec):
@@ -145,54 +329,159 @@ class YmirSession:
             if item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(guard))
             if xdist:  # with --dist loadgroup, all tests that need one training land on one worker: run once
-                item.add_marker(pytest.mark.xdist_group(f"ymir:{spec.image}:{spec.training_spec().id}"))
+                item.add_marker(pytest.mark.xdist_group(xdist_group_name(spec)))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist controller, before a worker (or a crashed worker's replacement) starts: choose its
+        session id, and make `-n N` (xdist's default ``--dist load``) schedule by group, as loadgroup does."""
+        worker_session = uuid.uuid4().hex[:12]
+        self.worker_sessions[id(node)] = (str(getattr(node.gateway, "id", "?")), worker_session)
+        self._watch_creates()
+        node.workerinput["ymir_session"] = worker_session
+        if self.config.getoption("dist", "no") == "load":
+            # the scheduler is made later (DSession.pytest_runtestloop), so this is still in time; the workers
+            # re-parse the command line (dist 'no' or 'load') and are told to add the '@group' suffix
+            self.config.option.dist = "loadgroup"
+            self.xdist_notes.append("ymir-conformance: --dist load ran as --dist loadgroup: the tests that need "
+                                    "one container run go to one worker, so each run happens once")
+        node.workerinput["ymir_loadgroup"] = self.config.getoption("dist", "no") == "loadgroup"
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """pytest-xdist controller: collect each worker's report data."""
-        part = getattr(node, "workeroutput", {}).get("ymir_report")
-        if part:
-            self.worker_reports.append(json.loads(part))
+        """pytest-xdist controller: collect each worker's report data; reap what a worker left (a crashed one
+        leaves its running container and its workspace). Never raises and never waits long: xdist calls this
+        from its event loop, before it reports the crashed test and starts a replacement."""
+        worker, worker_session = self.worker_sessions.pop(id(node), (str(getattr(getattr(node, "gateway", None),
+                                                                                   "id", "?")), ""))
+        try:
+            part = getattr(node, "workeroutput", {}).get("ymir_report")
+            if part:
+                self.worker_reports.append(json.loads(part))
+        except Exception as exc:  # a malformed report must not take the controller down
+            self.xdist_notes.append(f"ymir-conformance: xdist worker {worker} sent unreadable report data ({exc})")
+        removed = self._reap_worker(worker_session)
+        if error:
+            ran = self.creates_by_session.get(worker_session, 0)
+            self.lost_container_runs += ran
+            counted = (f"its {ran} container run(s) are in the count" if self._creates_watch
+                       else "its container runs are not in the count (no engine events)")
+            self.xdist_notes.append(
+                f"ymir-conformance: xdist worker {worker} crashed ({error}): the test it was running failed; xdist "
+                "hands the rest of its group to another worker, or stops the run at --max-worker-restart; "
+                f"{counted}; removed {removed} container(s) it left" + ("" if self.settings.keep else
+                                                                          " and its workspace"))
+
+    def _watch_creates(self) -> None:
+        """Controller: count the task containers the engine creates per session, from a live subscription to its
+        event stream (a crashed worker sends no report, so this is how its runs are counted). Live, because
+        the engine keeps only its last 256 events for later `since` queries: on a busy engine they are gone."""
+        if self._creates_watch is not None:
+            return
+        from .runner import LABEL_RUN, LABEL_SESSION
+
+        try:
+            stream = self.conductor.cl.events(decode=True, filters={
+                "type": "container", "event": "create", "label": LABEL_SESSION})
+        except Exception:  # no events: crashed workers' runs are then not counted (the note says so)
+            self._creates_watch = False
+            return
+        self._creates_watch = True
+
+        def read() -> None:
+            try:
+                for ev in stream:
+                    attrs = ev.get("Actor", {}).get("Attributes", {})
+                    if attrs.get(LABEL_RUN, "inspect") != "inspect":
+                        session = attrs.get(LABEL_SESSION, "")
+                        self.creates_by_session[session] = self.creates_by_session.get(session, 0) + 1
+            except Exception:  # closed at cleanup, or the engine went away
+                pass
+
+        threading.Thread(target=read, name="ymir-engine-events", daemon=True).start()
+        self.config.add_cleanup(stream.close)
+
+    def _reap_worker(self, worker_session: str, wait_s: float = 30) -> int:
+        """Remove the containers (and the workspace) of a worker's session. Bounded: done in a thread joined for
+        ``wait_s``, so an engine that does not answer cannot hold xdist's event loop (what is not removed then,
+        a later session's reap_stale removes by its owner labels). Returns how many containers it removed."""
+        if not worker_session or self.settings.keep:
+            return 0
+        removed = [0]
+
+        def work() -> None:
+            import shutil
+
+            from .runner import reap
+
+            try:
+                removed[0] = reap(self.conductor.cl, worker_session)
+            except Exception:  # the engine went away
+                pass
+            shutil.rmtree((self.settings.workdir or Path(".ymir-work")) / worker_session, ignore_errors=True)
+
+        t = threading.Thread(target=work, name=f"ymir-reap-{worker_session}", daemon=True)
+        t.start()
+        t.join(wait_s)
+        return removed[0]
 
     def report(self) -> dict[str, Any] | None:
         """Report data of this process, merged with what xdist workers sent; None when nothing ran."""
-        from .report import report_data
+        from .report import finish, report_data
 
         self._sync_ledger()
         parts = list(self.worker_reports)
         if self.ledger.judgements or self.ledger.records:
             parts.append(report_data(self.ledger, self.settings))
-        return merge_reports(parts) if parts else None
+        if not parts:
+            return None
+        merged = merge_reports(parts)
+        if self.lost_container_runs:  # a copy: merge_reports returns a single part as it is
+            merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.lost_container_runs}
+        return finish(merged)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from .report.terminal import render_summary
 
-        data = self.report()
+        data = self.final or self.report()
         if data is None:
+            for line in dict.fromkeys(self.xdist_notes + self.notes):  # e.g. every worker crashed
+                terminalreporter.write_line(line)
             return
         terminalreporter.write_sep("=", "ymir-conformance verdict")
-        for line in render_summary(data):
+        for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
+            terminalreporter.write_line(line)
+        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
             terminalreporter.write_line(line)
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
                                         "containers kept (label org.ymir-conformance.session="
                                         f"{self.session_id})")
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes the file: it carries the suite properties
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        from .report import report_data, write_reports
-        from .runner import reap
+        from .report import finish, report_data, write_logs, write_reports
 
+        self._finishing = True
+        if self._terminating:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: the controller renders and writes the reports
             self._sync_ledger()
             workeroutput["ymir_report"] = json.dumps(report_data(self.ledger, self.settings), default=str)
-        elif self.settings.report_dir is not None:
+        else:
             data = self.report()
             if data is not None:
-                write_reports(data, self.settings.report_dir)
-        if self._conductor is not None and not self.settings.keep:
-            reap(self._conductor.cl, self.session_id)
-            self._conductor.cleanup()
+                self.final = finish(data, exit_status=int(session.exitstatus))
+                self.junit_properties(self.final, int(session.exitstatus))
+                if self.settings.report_dir is not None:
+                    write_reports(self.final, self.settings.report_dir)
+        if self.settings.report_dir is not None and self._conductor is not None:
+            try:  # each process (xdist worker or not) writes the logs of its own runs
+                write_logs(self._conductor.records.values(), self.settings.report_dir)
+            except OSError as exc:
+                self.notes.append(f"ymir-conformance: run logs not written under {self.settings.report_dir}: {exc}")
+        self.release()
 
     def _sync_ledger(self) -> None:
         if self._conductor is not None:
@@ -204,6 +493,14 @@ class YmirSession:
     def run(self, spec: RunSpec) -> RunRecord:
         return self.conductor.get(spec)
 
+    def skip_or_fail(self, record: RunRecord) -> NoReturn:
+        """A record without an outcome: a skip with its reason, or a failure when ymir-conformance itself broke."""
+        if record.error:
+            pytest.fail(f"ymir-conformance could not run {record.spec.kind} run {record.spec.id}: {record.error}. "
+                        "This is a defect of ymir-conformance, not a verdict on the image: please report it with "
+                        "the workspace (--ymir-keep).", pytrace=False)
+        self.skip(record.skipped)
+
     def skip(self, reason: str) -> NoReturn:
         """Skip, except in the certify profile, which may skip nothing the image declares."""
         if self.settings.profile == "certify" and "declares no" not in reason:
@@ -211,22 +508,34 @@ class YmirSession:
         pytest.skip(reason)
 
     def judge_area(self, spec: RunSpec, record: RunRecord, areas: tuple[Area, ...], subject_area: str,
-                   properties: list[tuple[str, object]]) -> None:
+                   node: pytest.Item) -> None:
         if record.outcome is None:
-            self.skip(record.skipped)
+            self.skip_or_fail(record)
         members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
-        target = max(members)
-        conclude(per_release[target], target, self.settings, properties,
-                 context=f"{spec.kind} run {spec.id} ({record.outcome.argv and ' '.join(record.outcome.argv)})",
-                 log=_tail(record))
+        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}",
+                 detail=lambda: self.run_detail(record))
 
-    def judge_negative(self, spec: RunSpec, record: RunRecord, properties: list[tuple[str, object]]) -> None:
+    def run_detail(self, record: RunRecord) -> list[str]:
+        """The docker command and the log tail of a run, the first time a failure shows them; later failures of
+        the same run point back to it."""
+        key = (record.spec.image, record.spec.id)
+        if key in self.detailed_runs:
+            return [f"(docker command and log of run {record.spec.id}: in its first failure above)"]
+        self.detailed_runs.add(key)
+        o = record.outcome
+        lines = [f"docker command: {' '.join(o.argv)}"] if o is not None and o.argv else []
+        tail = _tail(record)
+        if tail:
+            lines += ["last lines of /out/ymir-executor-out.log:", tail]
+        return lines
+
+    def judge_negative(self, spec: RunSpec, record: RunRecord, node: pytest.Item) -> None:
         """The image must cope (exit 0 with valid outputs) or fail cleanly: non-zero exit, monitor state 4 with
         a 3000xx code, the reason in the last log lines. Never hang, never exit 0 with garbage."""
         if record.outcome is None:
-            self.skip(record.skipped)
+            self.skip_or_fail(record)
         o = record.outcome
         rule, what, _ = NEGATIVE_INPUTS[spec.kind.removeprefix("negative-")]
         target = max(spec.judged_on or (spec.release,))
@@ -245,71 +554,150 @@ class YmirSession:
                     "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
             findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))
         self.ledger.add(spec.image, spec.id, "negative", {target: findings})
-        conclude(findings, target, self.settings, properties, context=context, log=_tail(record))
+        conclude({target: findings}, self.settings, node, context=context, detail=lambda: self.run_detail(record))
 
-    def judge_image(self, image: str, properties: list[tuple[str, object]]) -> None:
+    def judge_image(self, image: str, node: pytest.Item) -> None:
         info = self.conductor.info(image)
         per_release = {r: info.findings(r) for r in self.settings.releases}
         self.ledger.add(image, "image", "image", per_release)
-        target = self.settings.target_release
-        conclude(per_release[target], target, self.settings, properties, context=f"image {image}", log="")
+        conclude(per_release, self.settings, node, context=f"image {image}", detail=lambda: [])
+
+
+def spec_test_id(spec: RunSpec, test_name: str) -> str:
+    """The id of a test over ``spec``: the run id (``det-voc``; lifecycle and monitor of a training
+    ``training-det-voc``), after the full image name when several images run
+    (``ymir-conformance/reference-det:latest/det-voc``: the namespace is kept, the repo name alone can clash)."""
+    from dataclasses import replace
+
+    run = replace(spec, multi_image=False).id
+    if spec.kind == "training" and test_name in ("test_lifecycle", "test_monitor"):
+        run = f"training-{run}"
+    return f"{spec.image}/{run}" if spec.multi_image else run
+
+
+def item_image(item: pytest.Item, settings: Settings) -> str:
+    """The image a suite test judges (for its JUnit classname)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    spec = params.get("ymir_spec")
+    if isinstance(spec, RunSpec):
+        return spec.image
+    image = params.get("ymir_image")
+    if isinstance(image, str):
+        return image
+    return settings.images[0] if len(settings.images) == 1 else ""
+
+
+def xdist_group_name(spec: RunSpec) -> str:
+    """The xdist_group of every test that needs ``spec``'s training. xdist's loadgroup scheduler takes the text
+    after the node id's last '@' (when that follows the last ']') as the group: no '@', '[' or ']' inside, or an
+    image digest (repo@sha256:...) or a release family (det-voc@2.4) would merge unrelated groups."""
+    name = f"ymir:{spec.image}:{spec.training_spec().id}"
+    return name.replace("@", "%40").replace("[", "%5B").replace("]", "%5D")
+
+
+def repeated_runs_lines(data: dict[str, Any]) -> list[str]:
+    repeated: dict[str, int] = data.get("repeated_runs") or {}
+    if not repeated:
+        return []
+    return [f"ymir-conformance: {len(repeated)} run(s) happened on more than one xdist worker (each counted): "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items()))
+            + "; use --dist loadgroup to run each once"]
 
 
 def _clean_failure(o: Any) -> str | None:
     """None when a failed run failed cleanly (state 4 + 3000xx code), else what was missing."""
+    from . import guard
+    from .errors import UnsafeOutput
     from .progress import parse_record
 
     if o.timed_out:
         return "it hung until the time limit"
     try:
-        raw = (o.out_dir / "monitor.txt").read_text(errors="replace")
-    except OSError:
+        raw = guard.read_text(o.out_dir, "monitor.txt", guard.CAPS["monitor"])
+    except FileNotFoundError:
         return "no /out/monitor.txt"
+    except UnsafeOutput as exc:
+        return f"/out/monitor.txt {exc.problem}"
+    except OSError as exc:
+        return f"/out/monitor.txt cannot be read: {exc.strerror or exc}"
     rec = parse_record(raw)
     fields = raw.split("\n", 1)[0].split("\t")
     if rec is None or rec[2] != 4:
-        return f"exit {o.exit_code} but monitor.txt line 1 is {raw.splitlines()[0] if raw else '(empty)'!r}, not state 4"
+        first = raw.splitlines()[0][:200] if raw else "(empty)"
+        return f"exit {o.exit_code} but monitor.txt line 1 is {first!r}, not state 4"
     if len(fields) < 5 or not fields[4].strip().startswith("3000"):
-        return f"state 4 without a 3000xx code in column 5 (found {fields[4] if len(fields) > 4 else 'nothing'!r})"
+        return f"state 4 without a 3000xx code in column 5 (found {fields[4][:40] if len(fields) > 4 else 'nothing'!r})"
     return None
 
 
 def _tail(record: RunRecord, n: int = 15) -> str:
+    from . import guard
+
     if record.outcome is None:
         return ""
-    try:
-        lines = record.outcome.log_path.read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    return "\n".join(lines[-n:])
+    return "\n".join(guard.tail_lines(record.outcome.out_dir, "ymir-executor-out.log", n))
 
 
-def conclude(findings: list[Finding], release: Release, settings: Settings, properties: list[tuple[str, object]], context: str,
-             log: str) -> None:
-    """Turn findings into the test's outcome: fail on MUST (and SHOULD with --ymir-strict), warn on SHOULD."""
+def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node: pytest.Item | None, context: str,
+             detail: Callable[[], list[str]]) -> None:
+    """Turn one test's findings (per judged release) into its outcome.
+
+    The test fails on MUST violations (and SHOULD with --ymir-strict) on a gated release (--ymir-gate, default
+    every judged release): the failure text starts with the violations (``[TR-02 MUST] ...``), then what was
+    judged, then ``detail()`` (the docker command and the log tail, once per run). Violations on releases that
+    do not gate are reported, never failed. Every finding goes to the test's JUnit <system-out>; SHOULD
+    violations are never Python warnings: the ymir-conformance summary lists them.
+    """
+    releases = sorted(per_release)
+    gated = [r for r in releases if r in settings.gated]
+
+    def blocking_on(r: Release) -> list[Finding]:
+        must, should = must_and_should(per_release[r])
+        return must + (should if settings.strict else [])
+
+    failing = [r for r in gated if blocking_on(r)]
+    with_findings = [r for r in releases if any(f.status is Status.FAILED for f in per_release[r])]
+    shown = max(failing) if failing else max(with_findings) if with_findings else max(releases)
+    findings = per_release[shown]
     must, should = must_and_should(findings)
+    on = describe([r for r in releases if _rules(per_release[r]) == _rules(findings)]) if len(releases) > 1 \
+        else str(shown)
+    out = [f"{context}: judged on platform {', '.join(str(r) for r in releases)}"
+           + (f" (gating: {', '.join(str(r) for r in gated) or 'none'})" if settings.gate else "")]
     for f in findings:
         if f.status is not Status.NOT_APPLICABLE:
-            # user_properties end up as JUnit <property> elements (any junit_family, without record_property's
-            # xunit2 warning), one per rule judged
-            properties.append((f.check.rule, f"{f.status}" + (f" ({f.level})" if f.level else "")))
-    blocking = must + (should if settings.strict else [])
-    if blocking:
-        text = [f"{len(blocking)} rule(s) broken on platform {release} by {context}:", ""]
-        for f in blocking:
-            text += render_all(f.violations)
-        if should and not settings.strict:
-            text += ["", "also (SHOULD, not failing):"] + [line for f in should for line in render_all(f.violations)]
-        if log:
-            text += ["", "last lines of /out/ymir-executor-out.log:", log]
+            out.append(f"  {f.check.rule:<8} {f.status}" + (f" ({f.level})" if f.level else "")
+                       + (f": {f.reason}" if f.reason and f.status is not Status.PASSED else ""))
+    if must or should:
+        out += ["", f"violations on platform {on}:"] + render_all([v for f in must + should for v in f.violations])
+    others = [r for r in with_findings if _rules(per_release[r]) != _rules(findings)]
+    for r in others:
+        out.append(f"also on platform {r}: " + ", ".join(f"{rule} {lvl}" for rule, lvl in sorted(_rules(per_release[r]))))
+    if node is not None:
+        node.stash[SYSTEM_OUT_KEY] = out
+    if failing:
+        blocking = blocking_on(shown)
+        violations = [v for f in blocking for v in f.violations]
+        text = render_all(violations)
+        rules = sorted({f.check.rule for f in blocking})
+        text += ["", f"{len(violations)} violation(s) of {', '.join(rules)} on platform {on}, by {context}"]
+        rest = [v for f in (must + should) if f not in blocking for v in f.violations]
+        if rest:
+            text += ["also (SHOULD, not failing):"] + render_all(rest)
+        not_gating = [r for r in with_findings if r not in settings.gated]
+        if not_gating:
+            text.append(f"reported, not gating (--ymir-gate): findings on platform {describe(not_gating)}")
+        text += detail()
+        if node is not None:
+            node.stash[HEADLINE_KEY] = text[0].split("\n", 1)[0]
         pytest.fail("\n".join(text), pytrace=False)
-    if should:
-        warnings.warn(ShouldViolationWarning(
-            f"SHOULD-level rule(s) broken on platform {release} by {context}:\n"
-            + "\n".join(line for f in should for line in render_all(f.violations))), stacklevel=2)
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
         pytest.skip(f"not evaluated: {not_eval[0].reason} (see test_lifecycle for why)")
+
+
+def _rules(findings: list[Finding]) -> set[tuple[str, str]]:
+    return {(f.check.rule, str(f.level)) for f in findings if f.status is Status.FAILED}
 
 
 @pytest.fixture

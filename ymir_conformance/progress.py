@@ -13,9 +13,11 @@ import threading
 import time
 from pathlib import Path
 
+from . import guard
+from .errors import UnsafeOutput
 from .model import ProgressSample
 
-MAX_MONITOR_BYTES = 64 * 1024  # the platform keeps 100 lines; we keep at most this much of each content
+MAX_MONITOR_BYTES = guard.CAPS["monitor"]  # the platform keeps 100 lines; we keep at most this much of each content
 MAX_SAMPLES = 20_000
 
 
@@ -46,6 +48,11 @@ class MonitorSampler:
             self._read(record=True)  # the final content, if it changed after the last poll
         return list(self._samples)
 
+    @property
+    def latest(self) -> str | None:
+        """The newest content seen (the platform's PENDING line before the image writes anything)."""
+        return self._last_raw
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._read(record=True)
@@ -58,12 +65,8 @@ class MonitorSampler:
             sig = (st.st_ino, st.st_size, st.st_mtime_ns)
             if sig == self._last_sig:
                 return
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            try:
-                raw = os.read(fd, MAX_MONITOR_BYTES).decode("utf-8", errors="replace")
-            finally:
-                os.close(fd)
-        except OSError:
+            raw = guard.read_head(self.path.parent, self.path.name, MAX_MONITOR_BYTES).decode("utf-8", errors="replace")
+        except (OSError, UnsafeOutput):  # absent, or a link/FIFO/device: MON-01 reports it from the final file
             return
         self._last_sig = sig
         if raw == self._last_raw:

@@ -5,10 +5,19 @@
 what a test harness needs: labels (so strays can be reaped), ``--network none`` unless allowed, a wall-clock
 timeout that kills the container, stdout+stderr appended to ``/out/ymir-executor-out.log`` as it is produced
 (capped), a live monitor.txt sampler, and removal of the container in every case.
+
+Containment (limits.py, ``--ymir-limits``): every task and inspection container gets a pids limit, a memory
+limit, a bounded json-file log and no-new-privileges (``ContainerSpec.argv`` shows them, so the printed line
+reproduces the run; ``--ymir-limits=off`` drops them all). While a task runs, :func:`run_container` samples the
+container's cgroup (pids.events, OOM kills) and watches for a run that is done (monitor.txt at 100% or state 3
+and its result files written) but never exits: after ``exit_grace_s`` it is stopped and marked ``never_exited``.
 """
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import stat
 import threading
 import time
 import uuid
@@ -22,21 +31,53 @@ import docker
 import docker.errors
 import docker.types
 import requests.exceptions
+from docker.utils.socket import STDERR, STDOUT, frames_iter
 
-from .errors import DockerUnavailable, ImageNotFound
-from .model import ProgressSample
-from .progress import MonitorSampler
+from . import guard
+from .errors import DockerUnavailable, ImageNotFound, UnsafeOutput
+from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, CgroupProbe, Limits
+from .model import ProgressSample, TaskShape
+from .owner import Owner, Probe, engine_time, gone
+from .progress import MonitorSampler, parse_record
 
-LABEL_SESSION = "org.ymir-conformance.session"
-LABEL_RUN = "org.ymir-conformance.run"
-LABEL_TAG = "org.ymir-conformance.tag"  # from $YMIR_CONFORMANCE_TAG: lets a caller (our own tests) find its containers
+LABEL_PREFIX = "org.ymir-conformance"
+LABEL_SESSION = f"{LABEL_PREFIX}.session"
+LABEL_RUN = f"{LABEL_PREFIX}.run"
+LABEL_TAG = f"{LABEL_PREFIX}.tag"  # from $YMIR_CONFORMANCE_TAG: lets a caller (our own tests) find its containers
+# the owner (owner.Owner.labels): who made the container, so a later session can tell whether it is gone
+LABEL_PID = f"{LABEL_PREFIX}.pid"
+LABEL_BOOT_ID = f"{LABEL_PREFIX}.boot-id"
+LABEL_CREATED = f"{LABEL_PREFIX}.created"
+LABEL_PID_NS = f"{LABEL_PREFIX}.pid-ns"
+LABEL_HOST = f"{LABEL_PREFIX}.host"
+LABEL_KEEP = f"{LABEL_PREFIX}.keep"  # --ymir-keep: never reaped by a later session
+MODEL_CACHE_DIR = "model-cache"  # under the workdir root, shared by sessions: never reaped
+
+_KEEP: dict[str, bool] = {}  # session id -> --ymir-keep, for the sessions this process runs (claim_session)
+_CURRENT: list[str] = []  # the session ids this process claimed, latest last (labels inspection containers)
+
+
+def claim_session(session_id: str, keep: bool = False) -> Owner:
+    """Register a session of this process; its containers and workspace carry the returned owner."""
+    _KEEP[session_id] = keep
+    _CURRENT.append(session_id)
+    return Owner.current(session_id, keep=keep)
 
 
 def run_labels(session_id: str, run: str) -> dict[str, str]:
+    """Labels of every container we create: session, run, the owner (pid, boot id, creation time, ...), tag."""
     labels = {LABEL_SESSION: session_id, LABEL_RUN: run}
+    labels.update(Owner.current(session_id, keep=_KEEP.get(session_id, False)).labels(LABEL_PREFIX))
     if os.environ.get("YMIR_CONFORMANCE_TAG"):
         labels[LABEL_TAG] = os.environ["YMIR_CONFORMANCE_TAG"]
     return labels
+
+
+def inspect_labels() -> dict[str, str]:
+    """Labels of the short-lived inspection containers (cat, get_archive): those of the latest session."""
+    return run_labels(_CURRENT[-1] if _CURRENT else f"pid-{os.getpid()}", "inspect")
+LIMIT_GRACE_S = 5.0  # a run still at its pids limit this long after first hitting it is stopped
+FLOOD_STOP_BYTES = 256 << 20  # output beyond the log cap after which a run is stopped (an endless stdout flood)
 LOG_CAP_BYTES = 64 * 1024 * 1024  # beyond this the log is drained but no longer written
 SHM_PER_GPU_GB = 16
 
@@ -67,6 +108,7 @@ class ContainerSpec:
     name: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     extra_mounts: tuple[tuple[Path, str, str], ...] = ()  # (host path, container path, mode)
+    limits: Limits = DEFAULT_LIMITS  # the suite's containment (limits.py); NO_LIMITS = the platform's exact run
 
     def volumes(self) -> dict[str, dict[str, str]]:
         vols = {str(self.in_dir): {"bind": "/in", "mode": "ro"}, str(self.out_dir): {"bind": "/out", "mode": "rw"}}
@@ -97,6 +139,7 @@ class ContainerSpec:
         requests_ = self.device_requests()
         if requests_:
             kwargs["device_requests"] = requests_
+        kwargs.update(self.limits.create_kwargs())  # never privileged, never the host's network/pid/ipc
         return kwargs
 
     def argv(self) -> list[str]:
@@ -111,6 +154,7 @@ class ContainerSpec:
         argv.append(f"--shm-size={self.shm_size}")
         if not self.network:
             argv += ["--network", "none"]
+        argv += self.limits.argv()
         argv += ["--name", self.name, self.image]
         return argv
 
@@ -122,6 +166,15 @@ class ContainerResult:
     duration_s: float
     progress: list[ProgressSample]
     start_error: str = ""  # the engine refused to create/start the container (e.g. no CMD, bad shm size)
+    oom_killed: bool = False  # State.OOMKilled, or an oom_kill counted in the memory cgroup
+    hit_pids_limit: bool = False  # pids.events counted a refused fork
+    pids_peak: int | None = None
+    memory_peak_bytes: int | None = None
+    log_bytes: int = 0  # stdout+stderr bytes seen
+    log_bytes_dropped: int = 0  # beyond LOG_CAP_BYTES: counted, not written
+    never_exited: bool = False  # done (monitor 100% + result files) but still running after the exit grace
+    flood_stopped: bool = False  # stopped by the suite after FLOOD_STOP_BYTES of output beyond the log cap
+    done_s: float | None = None  # seconds after start when it was seen done
 
 
 def client(timeout: int = 120) -> docker.DockerClient:
@@ -147,25 +200,157 @@ def ensure_image(cl: docker.DockerClient, image: str) -> Any:
         ) from None
 
 
-def _pump_logs(container: Any, log_fd: int, done: threading.Event) -> None:
-    written = 0
+class _Attached:
+    """The container's output streams, attached before it starts (``docker run`` does the same): a raw socket
+    of frames (stream id, bytes) that :meth:`close` always closes (no socket is left to the garbage collector)."""
+
+    def __init__(self, container: Any, stdout: bool = True, stderr: bool = True) -> None:
+        self.sock: Any = container.client.api.attach_socket(
+            container.id, params={"stdout": int(stdout), "stderr": int(stderr), "stream": 1, "logs": 0})
+
+    def frames(self) -> Iterator[tuple[int, bytes]]:
+        return frames_iter(self.sock, tty=False)  # type: ignore[no-any-return,no-untyped-call]
+
+    def close(self) -> None:
+        """Shut the connection down (not only close our end): an engine blocked writing into it unblocks, so a
+        container whose output nobody reads any more can still be killed and reaped."""
+        raw = getattr(self.sock, "_sock", None)
+        response = getattr(self.sock, "_response", None)
+        for sock in (raw, self.sock):
+            try:
+                if sock is not None:
+                    sock.shutdown(socket.SHUT_RDWR)
+            except Exception:
+                pass
+        for thing in (self.sock, raw, response):
+            try:
+                if thing is not None:
+                    thing.close()
+            except Exception:
+                pass
+
+
+class _LogPump:
+    """The container's stdout+stderr, appended to the executor log up to ``cap`` bytes and counted beyond.
+
+    Attached *before* the container starts, straight to its output streams: every byte arrives, in order, and a
+    flood is slowed to our pace (back-pressure). Following the engine's log file instead loses whatever a
+    rotation of the bounded json-file log cut before it was read (measured: 35 of 200 MB seen).
+    """
+
+    def __init__(self, container: Any, log_fd: int, cap: int = LOG_CAP_BYTES) -> None:
+        self.attached = _Attached(container)
+        self.log_fd = log_fd
+        self.cap = cap
+        self.written = 0
+        self.seen = 0
+        self.dropped = 0
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="ymir-log-pump", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for _, chunk in self.attached.frames():
+                self.seen += len(chunk)
+                if self.written < self.cap:
+                    piece = chunk[: self.cap - self.written]
+                    os.write(self.log_fd, piece)
+                    self.written += len(piece)
+                    self.dropped += len(chunk) - len(piece)
+                    if self.written >= self.cap:
+                        os.write(self.log_fd, f"\n[ymir-conformance] log truncated here: over "
+                                              f"{guard.human(self.cap)} of output\n".encode())
+                else:
+                    self.dropped += len(chunk)  # drained and counted, never held: LC-13 reports the volume
+        except Exception:  # the container went away; whatever was written stays
+            pass
+        finally:
+            self.attached.close()
+            self.done.set()
+
+
+class _Waiter:
+    """``container.wait()`` in a thread, so that the runner can watch the run while it waits."""
+
+    def __init__(self, container: Any) -> None:
+        self.container = container
+        self.status: dict[str, Any] | None = None
+        self.finished = threading.Event()
+        threading.Thread(target=self._run, name="ymir-wait", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.status = self.container.wait()  # no read timeout: the runner kills at its own deadline
+        except Exception:  # the engine went away: no exit code
+            self.status = None
+        finally:
+            self.finished.set()
+
+    @property
+    def exit_code(self) -> int | None:
+        return int(self.status.get("StatusCode", -1)) if self.status is not None else None
+
+
+def result_files(shape: TaskShape) -> tuple[str, ...]:
+    """The result files under /out that a run of ``shape`` writes last (the platform reads them after exit)."""
+    return shape.result_files
+
+
+def looks_done(monitor_raw: str | None, out_dir: Path, done_files: tuple[str, ...]) -> bool:
+    """Whether a run has finished its work: monitor.txt line 1 at 100% (not ERROR) or state 3 (DONE), and every
+    result file a regular file (``lstat`` only, no link followed, nothing read)."""
+    if not done_files or not monitor_raw:
+        return False
+    record = parse_record(monitor_raw)
+    if record is None:
+        return False
+    _, percent, state = record
+    if not (state == 3 or (percent >= 1.0 and state != 4)):
+        return False
+    for rel in done_files:
+        try:
+            st = guard.lstat_beneath(out_dir, rel)
+        except (OSError, UnsafeOutput):
+            return False
+        if st is None or not stat.S_ISREG(st.st_mode):
+            return False
+    return True
+
+
+def _kill_quietly(container: Any) -> None:
     try:
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-            if written < LOG_CAP_BYTES:
-                piece = chunk[: LOG_CAP_BYTES - written]
-                os.write(log_fd, piece)
-                written += len(piece)
-                if written >= LOG_CAP_BYTES:
-                    os.write(log_fd, b"\n[ymir-conformance] log truncated here: over 64 MiB of output\n")
-    except Exception:  # the container went away; whatever was written stays
+        container.kill()
+    except (docker.errors.APIError, requests.exceptions.RequestException):
         pass
-    finally:
-        done.set()
+
+
+def _init_pid(container: Any) -> int | None:
+    try:
+        container.reload()
+        return int((container.attrs.get("State") or {}).get("Pid") or 0) or None
+    except (docker.errors.APIError, requests.exceptions.RequestException, ValueError):
+        return None
+
+
+def _oom_killed(container: Any) -> bool:
+    try:
+        container.reload()
+        return bool((container.attrs.get("State") or {}).get("OOMKilled"))
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        return False
 
 
 def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float, keep: bool = False,
-                  sample_interval_s: float = 0.01) -> ContainerResult:
-    """Run one task container to completion (or the timeout), always removing it unless ``keep``."""
+                  sample_interval_s: float = 0.01, done_files: tuple[str, ...] = (),
+                  exit_grace_s: float = DEFAULT_EXIT_GRACE_S, poll_s: float = 0.1) -> ContainerResult:
+    """Run one task container to completion (or the timeout), always removing it unless ``keep``.
+
+    ``done_files`` (see :func:`result_files`): once monitor.txt says 100% / DONE and these files exist, the
+    container has ``exit_grace_s`` seconds to exit before it is killed and reported ``never_exited``. Every
+    ``poll_s`` the container's cgroup is sampled for pids-limit and OOM events (the cgroup is gone after exit).
+    """
     log_path = spec.out_dir / "ymir-executor-out.log"
     # Opened before start and written through the fd: an image cannot redirect our writes with a symlink.
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
@@ -175,6 +360,7 @@ def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float
     try:
         try:
             container = cl.containers.create(**spec.create_kwargs())
+            pump = _LogPump(container, log_fd)
             sampler.start()
             start = time.monotonic()
             container.start()
@@ -182,23 +368,51 @@ def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float
             msg = exc.explanation if isinstance(exc.explanation, str) else str(exc)
             os.write(log_fd, f"docker: Error response from daemon: {msg}\n".encode())
             return ContainerResult(None, False, time.monotonic() - start, sampler.stop(), start_error=msg)
-        pumped = threading.Event()
-        threading.Thread(target=_pump_logs, args=(container, log_fd, pumped), daemon=True).start()
-        timed_out = False
-        exit_code: int | None = None
-        try:
-            status = container.wait(timeout=timeout_s)
-            exit_code = int(status.get("StatusCode", -1))
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            timed_out = True
-            try:
-                container.kill()
-            except docker.errors.APIError:
-                pass
-            os.write(log_fd, f"\n[ymir-conformance] killed after the {timeout_s:.0f} s time limit\n".encode())
+        pump.start()
+        waiter = _Waiter(container)
+        probe = CgroupProbe(container.id, _init_pid(container))
+        probe.sample()
+        timed_out = never_exited = False
+        done_at: float | None = None
+        deadline = start + timeout_s
+        limit_at: float | None = None
+        while not waiter.finished.wait(poll_s):
+            probe.sample()
+            now = time.monotonic()
+            if done_at is None and looks_done(sampler.latest, spec.out_dir, done_files):
+                done_at = now
+            if limit_at is None and (probe.pids_max_events > 0 or pump.dropped > FLOOD_STOP_BYTES):
+                limit_at = now
+            if limit_at is not None and now - limit_at >= LIMIT_GRACE_S:
+                # a fork bomb at the pids limit or an endless output flood never ends by itself: stop it now
+                # rather than at the time limit (LC-11 / LC-13 report it; V1 names the cause)
+                note = (f"stopped {LIMIT_GRACE_S:g} s after it hit the pids limit ({spec.limits.pids})"
+                        if probe.pids_max_events > 0 else
+                        f"stopped after more than {guard.human(FLOOD_STOP_BYTES)} of output beyond the log cap")
+            elif done_at is not None and now - done_at >= exit_grace_s:
+                note = (f"stopped {exit_grace_s:g} s after the run was done (monitor.txt at 100% and "
+                        f"{', '.join('/out/' + f for f in done_files)} written): it did not exit")
+                never_exited = True
+            elif now >= deadline:
+                never_exited = done_at is not None  # done, but the time limit came before the grace ended
+                timed_out = not never_exited
+                note = f"killed after the {timeout_s:.0f} s time limit"
+            else:
+                continue
+            _kill_quietly(container)
+            os.write(log_fd, f"\n[ymir-conformance] {note}\n".encode())
+            break
         duration = time.monotonic() - start
-        pumped.wait(timeout=10)
-        return ContainerResult(exit_code, timed_out, duration, sampler.stop())
+        waiter.finished.wait(timeout=30)
+        probe.sample()  # usually gone by now; the samples taken while it ran count
+        oom = _oom_killed(container) or probe.oom_kills > 0
+        pump.done.wait(timeout=10)
+        return ContainerResult(
+            None if timed_out else waiter.exit_code, timed_out, duration, sampler.stop(), oom_killed=oom,
+            hit_pids_limit=probe.pids_max_events > 0, pids_peak=probe.pids_peak,
+            memory_peak_bytes=probe.memory_peak, log_bytes=pump.seen, log_bytes_dropped=pump.dropped,
+            never_exited=never_exited, done_s=None if done_at is None else done_at - start,
+            flood_stopped=limit_at is not None and probe.pids_max_events == 0)
     finally:
         sampler.stop()
         os.close(log_fd)
@@ -218,10 +432,85 @@ def remove_quietly(container: Any) -> None:
 def reap(cl: docker.DockerClient, session_id: str) -> int:
     """Remove every container left by this session (after a crash of the test process, say)."""
     n = 0
-    for c in cl.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session_id}"}):
+    for c in cl.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={session_id}"},
+                                ignore_removed=True):
         remove_quietly(c)
         n += 1
     return n
+
+
+@dataclass
+class Reaped:
+    """What :func:`reap_stale` removed, and whose it was."""
+
+    containers: int = 0
+    workspaces: int = 0
+    owners: dict[str, str] = field(default_factory=dict)  # "pid 1234" (or "session abc") -> why it is gone
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.workspaces)
+
+    def line(self) -> str:
+        def n(count: int, what: str) -> str:
+            return f"{count} {what}{'' if count == 1 else 's'}"
+
+        parts = [n(self.containers, "container")] if self.containers else []
+        parts += [n(self.workspaces, "workspace")] if self.workspaces else []
+        whose = ", ".join(f"{k}: {v}" for k, v in sorted(self.owners.items()))
+        sessions = "a session that was" if len(self.owners) == 1 else f"{len(self.owners)} sessions that were"
+        return f"ymir-conformance: reaped {' and '.join(parts)} left by {sessions} killed ({whose})"
+
+
+def _who(owner: Owner | None, session: str) -> str:
+    return f"pid {owner.pid}" if owner is not None else f"session {session or '?'}"
+
+
+def reap_stale(cl: docker.DockerClient, workdir_root: Path | None, spare: tuple[str, ...] = (),
+               probe: Probe | None = None) -> Reaped:
+    """Remove containers and session workspaces whose owner is gone (``owner.gone``): what a session killed
+    by SIGKILL, an OOM kill, a reboot or a lost CI runner left. Live sessions (ours and others' on the same
+    engine) and the sessions in ``spare`` are never touched, nor kept ones (--ymir-keep), nor the model cache.
+    """
+    probe = probe or Probe()
+    done = Reaped()
+    try:
+        found = cl.containers.list(all=True, filters={"label": LABEL_SESSION}, ignore_removed=True)
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        found = []
+    for c in found:
+        labels: dict[str, str] = dict(c.labels or {})
+        session = labels.get(LABEL_SESSION, "")
+        if session in spare:
+            continue
+        owner = Owner.from_labels(labels, LABEL_PREFIX, LABEL_SESSION)
+        why = gone(owner, engine_time(str(c.attrs.get("Created", ""))), probe)
+        if why is None:
+            continue
+        remove_quietly(c)
+        done.containers += 1
+        done.owners[_who(owner, session)] = why
+    if workdir_root is not None and workdir_root.is_dir():
+        for d in sorted(workdir_root.iterdir()):
+            if d.name == MODEL_CACHE_DIR or d.name in spare or d.is_symlink() or not d.is_dir() \
+                    or not _looks_like_session(d.name):
+                continue  # never anything but a session directory: --ymir-workdir may point anywhere
+            owner = Owner.read(d)
+            try:
+                mtime: float | None = d.stat().st_mtime
+            except OSError:
+                continue
+            why = gone(owner, mtime, probe)
+            if why is None:
+                continue
+            shutil.rmtree(d, ignore_errors=True)
+            done.workspaces += 1
+            done.owners[_who(owner, d.name)] = why
+    return done
+
+
+def _looks_like_session(name: str) -> bool:
+    """Session ids are 12 lowercase hex digits (plugin.YmirSession)."""
+    return len(name) == 12 and all(ch in "0123456789abcdef" for ch in name)
 
 
 def new_name(label: str) -> str:
@@ -238,29 +527,81 @@ def docker_client() -> Iterator[docker.DockerClient]:
         cl.close()
 
 
-def cat_file(cl: docker.DockerClient, image: str, path: str, timeout_s: float = 60) -> tuple[int | None, bytes, bytes]:
-    """``docker run --rm IMG cat <path>`` as the platform inspects images: no user, no mounts, no GPU.
+CAT_TIMEOUT_S = 20.0  # `cat` of a few hundred bytes takes well under a second; the engine's start ~0.2 s
+CAT_STDERR_CAP = 64 * 1024
 
-    Returns (exit code or None on timeout/start failure, stdout, stderr).
+
+def cat_file(cl: docker.DockerClient, image: str, path: str, timeout_s: float = CAT_TIMEOUT_S,
+             limits: Limits = DEFAULT_LIMITS) -> tuple[int | None, bytes, bytes]:
+    """``docker run --rm IMG cat <path>`` as the platform inspects images: no user, no mounts, no GPU (plus the
+    suite's limits and ``--network none``).
+
+    Returns (exit code, stdout, stderr). The exit code is None when the `cat` did not finish cleanly: the engine
+    refused to start it, it ran past ``timeout_s`` (killed), or its stdout went past ``guard.CAPS['cat-output']``
+    (killed at once; stdout holds the first bytes); stderr then says which. Output is streamed with a cap, never
+    held whole.
     """
+    cap = guard.CAPS["cat-output"]
     container: Any = None
     try:
         try:
             container = cl.containers.create(image=image, command=["cat", path], network_mode="none",
-                                             labels={LABEL_RUN: "inspect"}, detach=True)
-            container.start()
+                                             labels=inspect_labels(), detach=True, **limits.create_kwargs())
+            attached = _Attached(container)
         except docker.errors.APIError as exc:
             return None, b"", str(exc.explanation or exc).encode()
         try:
-            status = container.wait(timeout=timeout_s)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-            return None, b"", f"timed out after {timeout_s:.0f} s".encode()
-        out = container.logs(stdout=True, stderr=False)
-        err = container.logs(stdout=False, stderr=True)
-        return int(status.get("StatusCode", -1)), out, err
+            return _cat(container, attached, timeout_s, cap)
+        finally:
+            attached.close()
     finally:
         if container is not None:
             remove_quietly(container)
+
+
+def _cat(container: Any, attached: _Attached, timeout_s: float, cap: int) -> tuple[int | None, bytes, bytes]:
+    """Start the attached `cat`, drain its stdout up to ``cap`` (killing it past the cap or the timeout)."""
+    try:
+        container.start()
+    except docker.errors.APIError as exc:
+        return None, b"", str(exc.explanation or exc).encode()
+    fired = threading.Event()
+
+    def on_timeout() -> None:
+        fired.set()
+        _kill_quietly(container)
+
+    killer = threading.Timer(timeout_s, on_timeout)
+    killer.daemon = True
+    killer.start()
+    err = bytearray()
+
+    def stdout_chunks() -> Iterator[bytes]:
+        for stream_id, data in attached.frames():
+            if stream_id == STDERR and len(err) < CAT_STDERR_CAP:
+                err.extend(data[: CAT_STDERR_CAP - len(err)])
+            elif stream_id == STDOUT:
+                yield data
+
+    try:
+        out, dropped = guard.drain(stdout_chunks(), cap, stop=True)
+    except Exception:  # the connection broke (engine restart): what came so far
+        out, dropped = b"", 0
+    if dropped:
+        killer.cancel()
+        attached.close()  # first: the engine will not finish the kill while it is blocked writing to us
+        _kill_quietly(container)
+        return None, out, (f"stdout went past {guard.human(cap)}, the most the suite reads of `cat` of an "
+                           "/img-man file (a template is a few hundred bytes); the `cat` was stopped").encode()
+    try:
+        status = container.wait(timeout=max(1.0, timeout_s))
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        fired.set()
+        _kill_quietly(container)
+    killer.cancel()
+    if fired.is_set():
+        return None, out, f"timed out after {timeout_s:.0f} s (stopped)".encode()
+    return int(status.get("StatusCode", -1)), out, bytes(err)
 
 
 def gpu_support(cl: docker.DockerClient) -> str | None:

@@ -4,7 +4,9 @@ A :class:`RunSpec` names one container run (image, object type, task kind, expor
 :class:`Conductor` runs each spec at most once per session, trains once per (image, format, family) and reuses
 the model package for every downstream task, and diagnoses failures the way an image author would: a run that
 fails as a non-root user is retried as root (LC-09), one that fails without network is retried with it
-(LC-10); the retry that succeeds is the one judged, with the diagnosis recorded.
+(LC-10); the retry that succeeds is the one judged, with the diagnosis recorded. A CPU-mode run that fails is
+rerun with config.yaml gpu_id '0' (still no GPU): when that works, the failed run stays the judged one (the
+platform fails the task) and the diagnosis names LC-07.
 """
 from __future__ import annotations
 
@@ -14,16 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import yaml
 
-from . import datasets
+from . import audit, datasets, guard
+from .datasets.formats import DEFAULT_EXPORT_FORMAT, canonical_format, parse_export_format, writer_for
+from .contracts._values import as_int
+from .errors import UnsafeOutput
 from .image import ImageInfo, inspect_image
 from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcome, Task, TaskShape)
 from .options import Settings
-from .platform import Release
-from .runner import ContainerSpec, new_name, run_container, run_labels, shm_size_for
+from .platform import Release, describe
+from .runner import LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container, run_labels, shm_size_for
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
-                        prepare_out, tree_digest)
+                        own_out, prepare_out, tree_digest)
 
 KIND_SHAPES: dict[str, TaskShape] = {
     "training": TRAINING, "retraining": TRAINING, "infer": INFER, "infer-nonbest": INFER,
@@ -80,6 +86,7 @@ class RunSpec:
     multi_type: bool = False  # prefix ids with the object type
     multi_image: bool = False
     multi_family: bool = False
+    export_value: str = ""  # config.yaml export_format when it is the template's own spelling (e.g. 'voc:raw')
 
     @property
     def shape(self) -> TaskShape:
@@ -98,7 +105,12 @@ class RunSpec:
 
     def training_spec(self) -> RunSpec:
         return RunSpec(self.image, self.object_type, "training", self.export_format, self.release,
-                       self.judged_on, self.multi_type, self.multi_image, self.multi_family)
+                       self.judged_on, self.multi_type, self.multi_image, self.multi_family, self.export_value)
+
+    @property
+    def export_format_value(self) -> str:
+        """What config.yaml export_format says in the training run."""
+        return self.export_value or f"{self.export_format}:raw"
 
 
 @dataclass
@@ -108,6 +120,7 @@ class RunRecord:
     workspace: Workspace | None
     model: ModelPackage | None = None  # training runs: the packed model
     skipped: str = ""  # why no run happened (no template, training failed, ...)
+    error: str = ""  # ymir-conformance itself failed to run or pack this spec (a bug to report, not a verdict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -120,10 +133,96 @@ def training_formats(info: ImageInfo, ot: ObjectType, settings: Settings, releas
     if settings.formats:
         return [f for f in settings.formats if f in valid] or list(settings.formats)
     if settings.profile == "quick":
-        tpl = info.template(ot, Task.TRAINING) or {}
-        declared = str(tpl.get("export_format") or "").split(":")[0].lower()
-        return [declared if declared in valid else valid[0]] if valid else []
+        declared = declared_format(info, ot, releases)
+        if not valid:
+            return []
+        if declared not in valid:
+            return [valid[0]]
+        # releases of the family that do not offer the template's format train on the first one they offer
+        rest = [r for r in releases if declared not in datasets.formats_for(ot, r)]
+        fallback = next((f for f in valid if any(f in datasets.formats_for(ot, r) for r in rest)), None)
+        return [declared] + ([fallback] if fallback is not None and fallback != declared else [])
     return valid
+
+
+def template_export_format(info: ImageInfo, ot: ObjectType) -> tuple[str, bool]:
+    """(the training template's export_format as the platform gets it, whether the template sets it): the web
+    UI drops a training key whose value is '', and 2.x read a missing value as voc:raw (contract §4, IM-04)."""
+    raw = (info.template(ot, Task.TRAINING) or {}).get("export_format")
+    if raw is None or raw == "":
+        return DEFAULT_EXPORT_FORMAT, False
+    return str(raw), True
+
+
+def declared_format(info: ImageInfo, ot: ObjectType, releases: tuple[Release, ...]) -> str | None:
+    """The suite's name (:func:`datasets.formats_for`) of the format the training template's export_format gives
+    on the newest of ``releases`` that offers it: ``voc:raw`` and ``det-voc:raw`` -> det-voc; None when no
+    release offers it (1.1 ignores export_format; a name the release dropped or does not know)."""
+    value, _ = template_export_format(info, ot)
+    for r in sorted(releases, reverse=True):
+        try:
+            parse_export_format(value, r)
+        except ValueError:
+            continue  # e.g. 'voc' or 'voc:lmdb': the platform fails the task (format_notes says so)
+        name = canonical_format(value, ot, r)
+        if name is not None:
+            return name
+    return None
+
+
+def _export_value(info: ImageInfo, ot: ObjectType, fmt: str, release: Release) -> str:
+    """config.yaml export_format for a training on ``fmt``: the template's own spelling when it names ``fmt``
+    (the platform passes the user's value through), else '' (``<fmt>:raw``)."""
+    value, given = template_export_format(info, ot)
+    if not given or canonical_format(value, ot, release) != fmt:
+        return ""
+    try:
+        parse_export_format(value, release)
+    except ValueError:
+        return ""
+    return value
+
+
+def format_notes(info: ImageInfo, releases: tuple[Release, ...]) -> list[str]:
+    """What the author should know about the training template's export_format on the selected releases: a
+    name the release does not offer (no annotations), a value the platform fails on, or a format that is not one
+    of the object type's (contract §4). No rule of the contract covers the template value itself, so these are
+    notes for the header and the report, not findings; the suite trains on a format the release offers."""
+    notes: list[str] = []
+    for ot in info.object_types:
+        if info.template(ot, Task.TRAINING) is None:
+            continue
+        value, given = template_export_format(info, ot)
+        problems: dict[str, list[Release]] = {}
+        for r in releases:
+            if r < Release(2, 0) or not supports(r, ot):
+                continue  # 1.0/1.1 ignore export_format (always ARK)
+            offered = ", ".join(datasets.formats_for(ot, r))
+            try:
+                anno, _ = parse_export_format(value, r)
+            except ValueError as exc:
+                problems.setdefault(str(exc), []).append(r)
+                continue
+            if anno is None and value.split(":", 1)[0].lower() == "none":
+                why = f"'none' exports no annotations, so training has nothing to learn from; offered: {offered}"
+            elif anno is None:
+                why = (f"{value.split(':', 1)[0]!r} is not an annotation format this release offers, so the "
+                       "platform exports no annotations (empty train/val index files) and training has nothing "
+                       f"to learn from; offered: {offered}")
+            elif canonical_format(value, ot, r) is None:
+                why = (f"it exports {writer_for(anno)} annotations, not a {ot.name.lower()} format of this release; "
+                       f"offered: {offered}")
+            else:
+                continue
+            problems.setdefault(why, []).append(r)
+        where = f"/img-man/{ot.dir_name + '/' if len(info.object_types) > 1 else ''}training-template.yaml"
+        said = f"export_format {value!r}" if given else f"no export_format (the platform uses {value!r})"
+        for why, rs in problems.items():
+            fallback = training_formats(info, ot, Settings(), (max(rs),))
+            notes.append(f"{info.image} ({ot.name.lower()}): {where} has {said}; on platform {describe(rs)} {why}. "
+                         f"The suite trains with {', '.join(fallback) or 'nothing'} there instead: set "
+                         "export_format to a format every targeted release offers (contract §4).")
+    return notes
 
 
 def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
@@ -137,8 +236,15 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
                 members = tuple(r for r in members if supports(r, ot))
                 if not members:
                     continue  # e.g. segmentation before 2.1: the release cannot run this object type at all
-                for fmt in training_formats(info, ot, settings, members):
+                fmts = training_formats(info, ot, settings, members)
+                for fmt in fmts:
                     accepting = tuple(r for r in members if fmt in datasets.formats_for(ot, r))
+                    # downstream tasks run on the model of the first format each release offers
+                    first = tuple(r for r in accepting
+                                  if next((f for f in fmts if f in datasets.formats_for(ot, r)), None) == fmt)
+                    primary = bool(first)
+                    if settings.profile == "quick" and not settings.formats:
+                        accepting = first  # one format per release: the template's, else the fallback
                     if not accepting:
                         continue  # run each format at the newest release of the family that offers it
                     kinds = [k for k in settings.tasks if k != "negative"]
@@ -147,10 +253,11 @@ def plan(infos: list[ImageInfo], settings: Settings) -> list[RunSpec]:
                     for kind in kinds:
                         if kind not in KIND_SHAPES:
                             continue
-                        if kind != "training" and fmt != training_formats(info, ot, settings, members)[0]:
+                        if kind != "training" and not primary:
                             continue  # downstream tasks run on the model of the first format only
                         specs.append(RunSpec(info.image, ot, kind, fmt, max(accepting), accepting, multi_type,
-                                             len(infos) > 1, len(fams) > 1))
+                                             len(infos) > 1, len(fams) > 1,
+                                             _export_value(info, ot, fmt, max(accepting))))
     return specs
 
 
@@ -170,7 +277,7 @@ class Conductor:
 
     def info(self, image: str) -> ImageInfo:
         if image not in self.infos:
-            self.infos[image] = inspect_image(self.cl, image)
+            self.infos[image] = inspect_image(self.cl, image, self.settings.limits)
         return self.infos[image]
 
     def dataset(self) -> DatasetSpec:
@@ -184,8 +291,13 @@ class Conductor:
 
     # -- running --------------------------------------------------------------------------------------------
     def get(self, spec: RunSpec) -> RunRecord:
+        """The run of ``spec``, executed at most once: even a run that raised is recorded (with the error), so
+        no test repeats it."""
         if spec not in self.records:
-            self.records[spec] = self._execute(spec)
+            try:
+                self.records[spec] = self._execute(spec)
+            except Exception as exc:  # a defect of ymir-conformance: recorded once, failed (never "untested")
+                self.records[spec] = RunRecord(spec, None, None, error=f"{type(exc).__name__}: {exc}"[:2000])
         return self.records[spec]
 
     def _execute(self, spec: RunSpec) -> RunRecord:
@@ -213,7 +325,7 @@ class Conductor:
                     return RunRecord(spec, None, None, skipped=f"no model to retrain from: {base.skipped or 'training failed'}")
                 pretrained = (base.model, base.model.best_stage)
             ws = build_training(root, template=template, object_type=spec.object_type,
-                                export_format=f"{spec.export_format}:raw", data=data, release=spec.release,
+                                export_format=spec.export_format_value, data=data, release=spec.release,
                                 gpu_ids=self.settings.gpu_ids, pretrained=pretrained, label=spec.id)
         else:
             base = self.get(spec.training_spec())
@@ -234,11 +346,28 @@ class Conductor:
                                     gpu_ids=self.settings.gpu_ids, label=spec.id)
         record = RunRecord(spec, None, ws)
         record.outcome = self._run_diagnosed(spec, ws, record)
+        if not spec.shape.run_training:
+            record.outcome.model_object_type = self._registered_object_type(spec)
         if spec.kind in ("training", "retraining") and record.outcome.succeeded:
             record.model = package_model(record.outcome.out_dir, root.parent / "models" / spec.id, ws.config, spec.object_type)
             if spec.kind == "training" and record.model is not None:
                 self._cache_model(spec, record.model)
         return record
+
+    def _registered_object_type(self, spec: RunSpec) -> int | None:
+        """The object type ymir 2.1-2.3 register the model of ``spec`` with: its training's result.yaml
+        object_type, 2 when absent (TR-12); None when the training did not run in this session."""
+        base = self.records.get(spec.training_spec())
+        if base is None or base.outcome is None:
+            return None
+        try:
+            res = guard.load_yaml(guard.read_text(base.outcome.out_dir, "models/result.yaml", guard.CAPS["result-yaml"]))
+        except (OSError, UnsafeOutput, yaml.YAMLError):
+            return None
+        if not isinstance(res, dict):
+            return None
+        raw = res.get("object_type", 2)
+        return None if isinstance(raw, bool) else as_int(raw)
 
     # -- the trained-model cache: reused by a later session that runs downstream tasks only ---------------------
     def _cache_key(self, spec: RunSpec) -> Path:
@@ -263,9 +392,9 @@ class Conductor:
 
     def _run_diagnosed(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> RunOutcome:
         s = self.settings
-        first = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record)
-        if first.succeeded or first.timed_out or not s.diagnose:
-            return first
+        first = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record, ws.tensorboard_host)
+        if first.succeeded or first.timed_out or first.hit_limit or not s.diagnose:
+            return first  # a run stopped by a limit (LC-11/12) would only repeat its fork bomb or memory hog
         retries: list[tuple[str, bool, str]] = []
         if s.user != "0:0":
             retries.append(("0:0", s.allow_network, f"failed as --user {s.user} (exit {first.exit_code}), "
@@ -277,29 +406,72 @@ class Conductor:
             diag_out = ws.root / f"out-retry-{len(record.attempts)}"
             if diag_out.exists():
                 shutil.rmtree(diag_out)
-            prepare_out(diag_out, ws.task_id)
-            retry = self._run_once(spec, ws, diag_out, user, network, record)
+            tensorboard = ws.retry_tensorboard(len(record.attempts))
+            prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0))
+            retry = self._run_once(spec, ws, diag_out, user, network, record, tensorboard)
             if retry.succeeded:
                 retry.retried_as_root = user != s.user
                 retry.retried_with_network = network != s.allow_network
                 retry.diagnosis.append(note)
                 return retry
+        if not s.gpu_ids and not _failed_with_no_gpu(first) and self._works_with_gpu_id(spec, ws, record):
+            # the platform fails the task in CPU mode: the failed run stays the judged one (V1), diagnosed LC-07
+            first.needs_gpu_id = True
+            first.diagnosis.append(f"failed in CPU mode with gpu_id '' (exit {first.exit_code}), succeeded when "
+                                   "rerun with gpu_id '0' in config.yaml and still no GPU: the image does not treat "
+                                   "an empty gpu_id as CPU mode")
         return first  # nothing explains the failure: judge the run as the platform would have made it
 
-    def _run_once(self, spec: RunSpec, ws: Workspace, out_dir: Path, user: str, network: bool,
-                  record: RunRecord) -> RunOutcome:
+    def _works_with_gpu_id(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> bool:
+        """Rerun a failed CPU-mode run with config.yaml gpu_id '0' (no device request: still CPU) and say whether
+        it succeeds. /in/config.yaml is rewritten for the rerun only and restored byte for byte afterwards."""
         s = self.settings
+        config = ws.in_dir / "config.yaml"
+        try:
+            original = config.read_bytes()
+            cfg = yaml.safe_load(original)
+        except (OSError, yaml.YAMLError):
+            return False
+        if not isinstance(cfg, dict):
+            return False
+        diag_out = ws.root / f"out-retry-{len(record.attempts)}"
+        if diag_out.exists():
+            shutil.rmtree(diag_out)
+        tensorboard = ws.retry_tensorboard(len(record.attempts))
+        prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0))
+        try:
+            config.write_text(yaml.safe_dump({**cfg, "gpu_id": "0"}, allow_unicode=True, sort_keys=True))
+            retry = self._run_once(spec, ws, diag_out, s.user, s.allow_network, record, tensorboard)
+        finally:
+            config.write_bytes(original)
+        record.attempts[-1]["gpu_id"] = "0"
+        return retry.succeeded
+
+    def _run_once(self, spec: RunSpec, ws: Workspace, out_dir: Path, user: str, network: bool,
+                  record: RunRecord, tensorboard: Path | None) -> RunOutcome:
+        s = self.settings
+        # the platform mounts each link target in /in and /out read-write at its own host path
+        mounts = tuple((p.resolve(), str(p.resolve()), "rw") for p in (ws.asset_cache, tensorboard) if p is not None)
         cspec = ContainerSpec(
             image=spec.image, in_dir=ws.in_dir, out_dir=out_dir, user=user, gpu_ids=s.gpu_ids,
             shm_size=shm_size_for(ws.config, s.gpu_ids), network=network, name=new_name(spec.id),
-            labels=run_labels(self.session_id, spec.id),
+            labels=run_labels(self.session_id, spec.id), limits=s.limits, extra_mounts=mounts,
         )
+        if spec.release < Release(2, 0) and user != "0:0":
+            own_out(out_dir, user)  # 1.1 does no chmod -R 777: /out belongs to the uid it runs containers as
         digest_before = tree_digest(ws.in_dir)
-        result = run_container(self.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep)
+        cache_before = tree_digest(ws.asset_cache) if ws.asset_cache is not None else ""
+        watch = audit.watch_inputs(ws.in_dir, ws.asset_cache)  # what the image opens under /in (IN-11..13, LC-04)
+        try:
+            result = run_container(self.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
+                                   done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
+        finally:
+            inputs_opened = audit.finish(watch, ws.in_dir, ws.asset_cache, spec.shape)
         self.container_runs += 1
         record.attempts.append({"user": user, "network": network, "exit_code": result.exit_code,
                                 "timed_out": result.timed_out, "duration_s": round(result.duration_s, 3),
-                                "container": cspec.name})
+                                "container": cspec.name, "oom_killed": result.oom_killed,
+                                "hit_pids_limit": result.hit_pids_limit, "never_exited": result.never_exited})
         return RunOutcome(
             image=spec.image, shape=spec.shape, object_type=spec.object_type, in_dir=ws.in_dir, out_dir=out_dir,
             exit_code=result.exit_code, timed_out=result.timed_out, duration_s=result.duration_s, user=user,
@@ -308,11 +480,28 @@ class Conductor:
             in_dir_digest_before=digest_before, in_dir_digest_after=tree_digest(ws.in_dir),
             budget_total_s=s.budget.total_s, budget_first_progress_s=s.budget.first_progress_s,
             budget_heartbeat_s=s.budget.heartbeat_s,
+            limits={} if cspec.limits.off else cspec.limits.to_json(), oom_killed=result.oom_killed,
+            hit_pids_limit=result.hit_pids_limit, pids_peak=result.pids_peak, flood_stopped=result.flood_stopped,
+            memory_peak_bytes=result.memory_peak_bytes, log_bytes=result.log_bytes,
+            log_bytes_dropped=result.log_bytes_dropped, log_cap_bytes=LOG_CAP_BYTES,
+            never_exited=result.never_exited, done_s=result.done_s, exit_grace_s=s.exit_grace_s,
+            asset_cache=ws.asset_cache, tensorboard_dir=tensorboard, asset_cache_digest_before=cache_before,
+            asset_cache_digest_after=tree_digest(ws.asset_cache) if ws.asset_cache is not None else "",
+            inputs_opened=inputs_opened,
         )
 
     def cleanup(self) -> None:
         if not self.settings.keep and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _failed_with_no_gpu(o: RunOutcome) -> bool:
+    """The run failed cleanly for want of a GPU (monitor state 4 with 300102 RC_EXEC_NO_GPU), as LC-07 allows."""
+    try:
+        line = guard.read_text(o.out_dir, "monitor.txt", guard.CAPS["monitor"]).split("\n", 1)[0].split("\t")
+    except (OSError, UnsafeOutput):
+        return False
+    return len(line) >= 5 and line[3].strip() == "4" and line[4].strip() == "300102"
 
 
 def outcome_json(record: RunRecord) -> dict[str, Any]:
@@ -321,19 +510,19 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
     o = record.outcome
     if o is None:
         return {"image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped}
-    tail: list[str] = []
-    try:
-        tail = o.log_path.read_text(errors="replace").splitlines()[-20:]
-    except OSError:
-        pass
+    tail = guard.tail_lines(o.out_dir, "ymir-executor-out.log", 20)
     return {
         "image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "shape": o.shape.name, "object_type": int(o.object_type),
         "export_format": record.spec.export_format, "inputs_release": str(record.spec.release),
         "exit_code": o.exit_code, "timed_out": o.timed_out, "duration_s": round(o.duration_s, 3),
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,
         "diagnosis": o.diagnosis, "attempts": record.attempts, "log_tail": tail,
+        "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,
+        "pids_peak": o.pids_peak, "memory_peak_bytes": o.memory_peak_bytes, "log_bytes": o.log_bytes,
+        "log_bytes_dropped": o.log_bytes_dropped, "never_exited": o.never_exited, "done_s": o.done_s,
         "progress": [{"seen_s": round(p.seen_s, 3), "line": p.raw.split("\n", 1)[0]} for p in o.progress],
         "progress_timing": timing_summary(o.progress, o.duration_s),
+        "inputs_opened": o.inputs_opened,
     }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from .contracts.base import Finding, Level, Status
 from .image import ImageInfo
 from .platform import Release, describe
-from .session import RunRecord, outcome_json
+from .session import RunRecord, format_notes, outcome_json
 
 
 class Verdict(enum.StrEnum):
@@ -82,6 +82,7 @@ class Ledger:
                 "image": name, "image_id": info.image_id, "object_types": [int(t) for t in info.object_types],
                 "declared_tasks": {t.name.lower(): [k.value for k in info.declared_tasks(t)] for t in info.object_types},
                 "manifest": info.manifest,
+                "notes": format_notes(info, self.releases),
                 "compatibility": [{"release": str(r), "verdict": str(v), "must": m, "should": s}
                                   for r, v, m, s in self.compatibility(name)],
                 "summary": self.compatible_summary(name),
@@ -120,20 +121,35 @@ def summary_line(rows: list[tuple[str, str, list[str]]]) -> str:
 
 
 def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge report data from several processes (pytest-xdist workers) into one, worst verdict winning."""
+    """Merge report data from several processes (pytest-xdist workers) into one, worst verdict winning.
+
+    ``container_runs`` is the sum of the containers each process really ran: a run that happened on two workers
+    counts twice. ``runs`` lists each run once (the first process's record), and ``repeated_runs`` names the
+    runs that happened in more than one process, with how many (run id -> processes), so nothing is hidden.
+    """
     if len(parts) == 1:
         return parts[0]
-    merged: dict[str, Any] = {**parts[0], "images": [], "runs": [], "judgements": [], "container_runs": 0}
+    merged: dict[str, Any] = {**parts[0], "images": [], "runs": [], "judgements": [], "container_runs": 0,
+                              "repeated_runs": {}}
     images: dict[str, dict[str, Any]] = {}
-    seen_runs: set[tuple[str, str]] = set()
+    seen_runs: dict[tuple[str, str], int] = {}
     for part in parts:
         merged["container_runs"] += part.get("container_runs", 0)
         merged["judgements"] += part.get("judgements", [])
         for run in part.get("runs", []):
             key = (run.get("image", ""), run["id"])
+            if "skipped" in run and "attempts" not in run:
+                if key not in seen_runs:  # no container ran (a skip, a cached model): nothing repeated
+                    seen_runs[key] = 0
+                    merged["runs"].append(run)
+                continue
             if key not in seen_runs:
-                seen_runs.add(key)
                 merged["runs"].append(run)
+            elif seen_runs[key] == 0:  # a real run replaces a skip record seen first
+                merged["runs"] = [r for r in merged["runs"] if (r.get("image", ""), r["id"]) != key] + [run]
+            seen_runs[key] = seen_runs.get(key, 0) + 1
+    merged["repeated_runs"] = {run_id: n for (_, run_id), n in seen_runs.items() if n > 1}
+    for part in parts:
         for img in part.get("images", []):
             if img["image"] not in images:
                 images[img["image"]] = {**img, "compatibility": [dict(r) for r in img["compatibility"]]}

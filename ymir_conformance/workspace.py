@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from . import datasets
-from .errors import WorkspaceError
+from . import datasets, guard
+from .errors import UnsafeOutput, WorkspaceError
 from .model import ObjectType, Task, TaskShape
 from .platform import LATEST, Release
 from .runner import container_gpu_id
@@ -121,23 +120,62 @@ def chmod_777(root: Path) -> None:
                 os.chmod(p, 0o777)
 
 
-def prepare_out(out_dir: Path, task_id: str) -> None:
+def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = None, chmod: bool = True) -> None:
+    """/out as the platform leaves it before the container starts (contract §1.4, §1.13).
+
+    ``tensorboard_host`` (2.x training): ``/out/tensorboard`` is then a symlink to that host folder (chmod 777),
+    which the runner mounts at its own absolute path, and which already holds ``executor.log``, a link to the
+    host path of the executor log that dangles inside the container (``training.py``). Otherwise a plain folder.
+    The executor log is created after the ``chmod -R 777``, so it is 0644 as on the platform: a non-root image
+    cannot write to it directly (its stdout and stderr go there). ``chmod=False`` (1.1): no ``chmod -R 777`` at
+    all; /out then belongs to the uid the platform runs as, which is also the container's ``--user``
+    (:func:`own_out`).
+    """
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
-    (out_dir / "tensorboard").mkdir(exist_ok=True)
-    (out_dir / "ymir-executor-out.log").write_bytes(b"")
+    log = out_dir / "ymir-executor-out.log"
+    if tensorboard_host is not None:
+        if tensorboard_host.exists():
+            shutil.rmtree(tensorboard_host)
+        tensorboard_host.mkdir(parents=True)
+        os.symlink(log.resolve(), tensorboard_host / "executor.log")
+        os.chmod(tensorboard_host, 0o777)
+        os.symlink(tensorboard_host.resolve(), out_dir / "tensorboard")
+    else:
+        (out_dir / "tensorboard").mkdir(exist_ok=True)
     (out_dir / "monitor.txt").write_text(f"{task_id}\t{time.time():.6f}\t0.00\t1\t0\n")
-    chmod_777(out_dir)
+    if chmod:
+        chmod_777(out_dir)
+    log.write_bytes(b"")
+    os.chmod(log, 0o644)
+
+
+def own_out(out_dir: Path, user: str) -> None:
+    """Give /out to ``uid:gid`` (1.1): the platform process created it and passes its own uid as ``--user``."""
+    uid, gid = (int(x) for x in user.split(":"))
+    for rel, st in [("", os.lstat(out_dir)), *guard.walk(out_dir)]:
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(out_dir / rel if rel else out_dir, uid, gid, follow_symlinks=False)
+
+
+def cache_assets(in_dir: Path, cache: Path, decoys: list[datasets.Scene]) -> None:
+    """Make ``/in/assets`` what the platform gives (2.x, contract §1.4): a symlink to the user's asset cache,
+    mounted read-write at its own host path, holding this task's images and others' (``decoys``)."""
+    if cache.exists():
+        shutil.rmtree(cache)
+    os.rename(in_dir / "assets", cache)
+    for scene in decoys:  # other tasks' images: never listed in an index, never to be opened (LC-04)
+        sub = cache / scene.sha1[-2:]
+        sub.mkdir(exist_ok=True)
+        (sub / f"{scene.sha1}.{scene.ext}").write_bytes(scene.image_bytes)
+    os.symlink(cache.resolve(), in_dir / "assets")
 
 
 def tree_digest(root: Path) -> str:
-    """A digest of names, sizes and mtimes under ``root`` (to tell whether a run wrote into /in)."""
+    """A digest of names, sizes and mtimes under ``root`` (to tell whether a run wrote into /in or the asset
+    cache); links are listed, never followed, and the walk is bounded (:func:`guard.walk`)."""
     h = hashlib.sha1()
-    for dirpath, dirnames, filenames in sorted(os.walk(root)):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            h.update(f"{os.path.relpath(p, root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    for rel, st in guard.walk(root):
+        h.update(f"{rel}:{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 
@@ -162,60 +200,67 @@ class ModelPackage:
         return others[0] if others else None
 
 
-def _safe_model_file(models_dir: Path, stage: str, name: str) -> Path | None:
-    """Where the platform finds a stage file (``models._find_model_file``), refusing escapes and links."""
-    if not isinstance(name, str) or not name or os.path.isabs(name) or ".." in Path(name).parts:
-        return None
-    for cand in (models_dir / stage / name, models_dir / name):
+def _copy_stage_file(out_dir: Path, stage: str | None, parts: tuple[str, ...], target: Path, budget: list[int]) -> bool:
+    """Copy one listed stage file where the platform finds it (``models._find_model_file``: <stage>/<f>, then
+    <f>) through the guarded door; False when it is missing or refused (TR-04 reports why)."""
+    name = "/".join(parts)
+    for rel in ([f"models/{stage}/{name}"] if stage else []) + [f"models/{name}"]:
         try:
-            st = os.lstat(cand)
-        except OSError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            copied = guard.copy_file(out_dir, rel, target, min(guard.CAPS["model-file"], budget[0]))
+        except FileNotFoundError:
             continue
-        if stat.S_ISREG(st.st_mode):
-            return cand
-    return None
+        except (UnsafeOutput, OSError):
+            target.unlink(missing_ok=True)
+            return False
+        budget[0] -= copied
+        return True
+    return False
 
 
 def package_model(out_dir: Path, dest: Path, executor_config: dict[str, Any],
                   object_type: ObjectType) -> ModelPackage | None:
-    """Pack /out/models like ``pack_and_copy_models``; None when result.yaml gives nothing usable."""
-    models_dir = out_dir / "models"
+    """Pack /out/models like ``pack_and_copy_models``; None when result.yaml gives nothing usable.
+
+    Everything is read through :mod:`ymir_conformance.guard`, and host paths are built only from stage keys and
+    file names that are plain names (checked before anything is written): a stage key such as ``/tmp/x`` or
+    ``../../x`` is skipped here and reported by TR-07, a file reached through a link by TR-04.
+    """
     try:
-        raw = (models_dir / "result.yaml").read_text()
-        result = yaml.safe_load(raw)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        result = guard.load_yaml(guard.read_text(out_dir, "models/result.yaml", guard.CAPS["result-yaml"]))
+    except (OSError, UnsafeOutput, yaml.YAMLError):
         return None
     if not isinstance(result, dict):
         return None
-    stages: dict[str, list[str]] = {}
+    stages: dict[str, list[tuple[str, ...]]] = {}
     legacy = False
     if isinstance(result.get("model_stages"), dict):
         for key, body in result["model_stages"].items():
+            stage = guard.plain_name(key)
             files = body.get("files") if isinstance(body, dict) else None
-            if isinstance(files, list):
-                stages[str(key)] = [f for f in files if isinstance(f, str)]
-        best = str(result.get("best_stage_name", ""))
+            if stage is None or not isinstance(files, list):
+                continue
+            stages[stage] = [p for p in map(guard.plain_relpath, files) if p is not None]
+        best = result.get("best_stage_name")
     elif isinstance(result.get("model"), list):
         legacy = True
-        stages["default_best_stage"] = [os.path.basename(str(f)) for f in result["model"]]
+        names = [guard.plain_name(os.path.basename(f)) for f in result["model"] if isinstance(f, str)]
+        stages["default_best_stage"] = [(n,) for n in names if n is not None]
         best = "default_best_stage"
     else:
         return None
-    if best not in stages:
+    if not isinstance(best, str) or best not in stages:
         return None
     if dest.exists():
         shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    budget = [guard.CAPS["model-package"]]
     packed: dict[str, tuple[str, ...]] = {}
     for stage, files in stages.items():
         copied = []
-        for name in files:
-            src = _safe_model_file(models_dir, stage, name)
-            if src is None:
-                continue
-            target = dest / stage / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
-            copied.append(name)
+        for parts in files:
+            if _copy_stage_file(out_dir, None if legacy else stage, parts, dest / stage / Path(*parts), budget):
+                copied.append("/".join(parts))
         if copied:
             packed[stage] = tuple(copied)
     if best not in packed:
@@ -231,11 +276,14 @@ def package_model(out_dir: Path, dest: Path, executor_config: dict[str, Any],
 def load_package(root: Path) -> ModelPackage | None:
     """A package written by :func:`package_model` (e.g. cached by an earlier session), or None."""
     try:
-        info = yaml.safe_load((root / "ymir-info.yaml").read_text())
+        info = guard.load_yaml(guard.read_text(root, "ymir-info.yaml", guard.CAPS["result-yaml"]))
         stages = {str(k): tuple(v["files"]) for k, v in info["stages"].items()}
+        if any(guard.plain_name(k) is None or any(guard.plain_relpath(f) is None for f in fs)
+               for k, fs in stages.items()):
+            return None  # not written by package_model: never trusted
         return ModelPackage(root, stages, str(info["best_stage_name"]), ObjectType(int(info["object_type"])),
                             tuple(info["executor_config"].get("class_names", [])))
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
+    except (OSError, UnsafeOutput, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError):
         return None
 
 
@@ -272,10 +320,16 @@ class Workspace:
     export_format: str | None = None
     candidates: list[str] = field(default_factory=list)
     summary: Any = None
+    asset_cache: Path | None = None  # /in/assets -> this host folder (2.x), mounted at its own path
+    tensorboard_host: Path | None = None  # /out/tensorboard -> this host folder (2.x training)
 
     @property
     def in_dir(self) -> Path:
         return self.root / "in"
+
+    def retry_tensorboard(self, attempt: int) -> Path | None:
+        """A fresh tensorboard host folder for a diagnosis retry (each retry gets its own /out)."""
+        return None if self.tensorboard_host is None else self.root / f"tensorboard-host-retry-{attempt}"
 
     @property
     def out_dir(self) -> Path:
@@ -337,7 +391,8 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
                                                export_format=export_format, release=release)
     except ValueError as exc:
         raise WorkspaceError(f"cannot export a {object_type.name} dataset as {export_format!r}: {exc}") from None
-    (in_dir / "models").mkdir(exist_ok=True)
+    if release >= Release(2, 0):  # 1.1 creates /in/models only to extract a pretrained model
+        (in_dir / "models").mkdir(exist_ok=True)
     pretrained_paths = install_model(pretrained[0], in_dir, pretrained[1], release) if pretrained else None
     env = env_yaml(task_id, shape, release)
     tpl = ui_filtered(template, Task.TRAINING)
@@ -348,15 +403,17 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
                       pretrained=pretrained_paths, overrides={"export_format": export_format, **(overrides or {})})
     write_yaml(in_dir / "env.yaml", env)
     write_yaml(in_dir / "config.yaml", cfg)
-    prepare_out(root / "out", task_id)
-    return Workspace(root, shape, object_type, task_id, cfg, env, export_format, summary=summary)
+    cache, tensorboard = _platform_links(root, data, object_type, release, tensorboard=True)
+    prepare_out(root / "out", task_id, tensorboard, chmod=release >= Release(2, 0))
+    return Workspace(root, shape, object_type, task_id, cfg, env, export_format, summary=summary,
+                     asset_cache=cache, tensorboard_host=tensorboard)
 
 
 def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, dict[str, Any]],
                        object_type: ObjectType, model: ModelPackage, stage: str, data: DatasetSpec,
                        release: Release = LATEST, gpu_ids: tuple[str, ...] = (), label: str = "infer",
                        overrides: dict[str, Any] | None = None) -> Workspace:
-    """Mining, infer, or both in one run; the config is the merge of the templates (infer, then mining)."""
+    """Mining, infer, or both in one run (config from the mining template when mining, else the infer one)."""
     _fresh(root)
     task_id = task_id_for(label, data.seed)
     scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
@@ -370,15 +427,38 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
     for sub in ("annotations", "predictions"):
         (in_dir / sub).mkdir(exist_ok=True)
     model_paths = install_model(model, in_dir, stage, release)
-    merged: dict[str, Any] = {}
-    for task in (Task.INFER, Task.MINING):
-        if task in shape.tasks:
-            merged.update(ui_filtered(templates.get(task, {}), task))
+    # What the web UI sends (contract §3.3): the mining template for a mining task (also mining+infer), the
+    # infer template for dataset and single-image infer. The doc's "merge of both" is not what the code does.
+    task = Task.MINING if shape.run_mining else Task.INFER
     env = env_yaml(task_id, shape, release)
-    cfg = config_yaml(merged, task_id=task_id, class_names=list(model.class_names), gpu_ids=gpu_ids,
-                      object_type=object_type, release=release, shape=shape, model_params=model_paths,
-                      overrides=overrides)
+    cfg = config_yaml(ui_filtered(templates.get(task, {}), task), task_id=task_id,
+                      class_names=list(model.class_names), gpu_ids=gpu_ids, object_type=object_type,
+                      release=release, shape=shape, model_params=model_paths, overrides=overrides)
     write_yaml(in_dir / "env.yaml", env)
     write_yaml(in_dir / "config.yaml", cfg)
-    prepare_out(root / "out", task_id)
-    return Workspace(root, shape, object_type, task_id, cfg, env, None, candidates)
+    cache = None
+    if not data.flat_candidate_names:  # single-image infer copies the uploads flat into a folder of its own
+        cache, _ = _platform_links(root, data, object_type, release, tensorboard=False)
+        if cache is not None:  # mir mining's work index: host paths, not for executors (contract §3.1)
+            host = {c: str(cache.resolve() / c.removeprefix("/in/assets/")) for c in candidates}
+            (in_dir / "candidate-src-index.tsv").write_text("".join(f"{host[c]}\n" for c in candidates))
+    prepare_out(root / "out", task_id, chmod=release >= Release(2, 0))
+    return Workspace(root, shape, object_type, task_id, cfg, env, None, candidates, asset_cache=cache)
+
+
+DECOY_SEED_OFFSET = 104729
+DECOYS = 4
+
+
+def _platform_links(root: Path, data: DatasetSpec, object_type: ObjectType, release: Release,
+                    tensorboard: bool) -> tuple[Path | None, Path | None]:
+    """From 2.0 on, /in/assets is a link into the user's shared asset cache and a training's /out/tensorboard
+    a link to the platform's TensorBoard folder (contract §1.4); 1.1 mounted plain folders. Returns the host
+    folders (asset cache, tensorboard) or None where this release uses plain folders."""
+    if release < Release(2, 0):
+        return None, None
+    decoys = list(datasets.generate_scenes(data.seed + DECOY_SEED_OFFSET, DECOYS, object_type,
+                                           list(data.class_names)))
+    cache = root / "asset-cache"
+    cache_assets(root / "in", cache, decoys)
+    return cache, (root / "tensorboard-host" if tensorboard else None)

@@ -89,3 +89,20 @@ def test_reference_images_trip_nothing(docker_client: docker.DockerClient, fixtu
     entry = {"tasks": ["training", "infer", "mining", "mining+infer"]}
     found = outcome_rules(docker_client, tag, tmp_path, entry, (LATEST,))
     assert found[LATEST] == (set(), set()), f"{name} broke rules: {found[LATEST]}"
+
+
+def test_export_format_alias_is_trained_on_det_voc(docker_client: docker.DockerClient, fixture_image: Any,
+                                                   tmp_path: Path) -> None:
+    """The template's `voc:raw` is the alias of det-voc: the quick profile trains on det-voc (not det-ark) and
+    passes the template's own value through to config.yaml, with nothing to tell the author."""
+    from ymir_conformance.model import ObjectType, Task
+    from ymir_conformance.session import format_notes
+
+    tag = fixture_image("broken-export-format-alias")
+    settings = Settings(images=(tag,), profile="quick", tasks=("training",), workdir=tmp_path)
+    conductor = Conductor(docker_client, settings, tmp_path, uuid.uuid4().hex[:12])
+    info = conductor.info(tag)
+    assert (info.template(ObjectType.DETECTION, Task.TRAINING) or {}).get("export_format") == "voc:raw"
+    [spec] = plan([info], settings)
+    assert (spec.export_format, spec.export_format_value) == ("det-voc", "voc:raw")
+    assert format_notes(info, settings.releases) == []

@@ -37,6 +37,9 @@ def test_help_shows_the_ymir_group_with_every_option(pytester: pytest.Pytester) 
     (["--ymir-budget-total=-3"], "*--ymir-budget-total: '-3' must be a positive number of seconds*"),
     (["--ymir-platform=3.0"], "*--ymir-platform: platform release '3.0' is not known*"),
     (["--ymir-tasks=training,dance"], "*--ymir-tasks: unknown task(s) dance*"),
+    (["--ymir-platform=2.5", "--ymir-gate=2.4"],
+     "*--ymir-gate: 2.4 not judged in this session (judged: 2.5); add it to --ymir-platform*"),
+    (["--ymir-platform=all", "--ymir-gate=3.0"], "*--ymir-gate: platform release '3.0' is not known*"),
 ])
 def test_bad_option_values_are_usage_errors_naming_the_value(pytester: pytest.Pytester, args: list[str],
                                                              message: str) -> None:
@@ -50,6 +53,13 @@ def test_ini_twin_is_validated_and_named(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini option ymir_profile: profile 'turbo' is not one of*"])
+
+
+def test_gate_ini_twin_is_validated_against_the_judged_releases(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nymir_platform = 2.4-2.5\nymir_gate = 2.1\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini option ymir_gate: 2.1 not judged in this session (judged: 2.4, 2.5)*"])
 
 
 def test_missing_image_is_a_clear_usage_error(pytester: pytest.Pytester) -> None:

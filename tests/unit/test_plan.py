@@ -64,3 +64,36 @@ def test_each_format_runs_at_the_newest_release_that_offers_it() -> None:
     assert by_id["det-ls-json"].release == Release(2, 4) and by_id["det-ls-json"].judged_on == (Release(2, 4),)
     assert by_id["coco"].judged_on == (Release(2, 5),)
     assert by_id["det-voc"].judged_on == (Release(2, 4), Release(2, 5))
+
+
+def test_template_aliases_are_normalised() -> None:
+    """contract §4: ark/voc/ls_json are det-ark/det-voc/det-ls-json; config.yaml keeps the template's spelling."""
+    for value, fmt in (("voc:raw", "det-voc"), ("ark:raw", "det-ark"), ("VOC:raw", "det-voc"),
+                       ("det-voc:raw", "det-voc")):
+        [spec] = plan([info([ObjectType.DETECTION], fmt=value)], Settings(tasks=("training",)))
+        assert (spec.export_format, spec.export_format_value) == (fmt, value), value
+    specs = plan([info([ObjectType.DETECTION], fmt="ls_json:raw")],
+                 Settings(tasks=("training",), releases=(Release(2, 4), Release(2, 5))))
+    assert [(s.id, s.export_format_value, [str(r) for r in s.judged_on]) for s in specs] == [
+        ("det-ls-json", "ls_json:raw", ["2.4"]), ("det-ark", "det-ark:raw", ["2.5"])]
+
+
+def test_template_without_export_format_gets_the_platform_default() -> None:
+    empty = ImageInfo("img:1", "sha256:" + "a" * 64, ["bash"], [], None, [ObjectType.DETECTION],
+                      {(ObjectType.DETECTION, Task.TRAINING): {}})
+    [spec] = plan([empty], Settings(tasks=("training",)))
+    assert spec.export_format == "det-voc"  # 2.x read a missing export_format as voc:raw
+
+
+def test_format_notes_tell_the_author() -> None:
+    from ymir_conformance.session import format_notes
+
+    assert format_notes(info([ObjectType.DETECTION], fmt="voc:raw"), RELEASES) == []
+    [note] = format_notes(info([ObjectType.DETECTION], fmt="ls_json:raw"), (Release(2, 4), Release(2, 5)))
+    assert "platform 2.5" in note and "no annotations" in note and "det-ark" in note
+    [note] = format_notes(info([ObjectType.DETECTION], fmt="voc:lmdb"), (Release(2, 5),))
+    assert "lmdb" in note and "det-ark" in note
+    [note] = format_notes(info([ObjectType.DETECTION], fmt="voc"), (Release(2, 5),))
+    assert "169999" in note
+    seg = format_notes(info([ObjectType.SEMANTIC_SEGMENTATION], fmt="voc:raw"), (Release(2, 5),))
+    assert len(seg) == 1 and "not a semantic_segmentation format" in seg[0] and "seg-coco" in seg[0]

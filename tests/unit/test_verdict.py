@@ -34,3 +34,24 @@ def test_summary_line_groups_releases_into_ranges() -> None:
             ("2.2", "not conformant", ["TR-12 (x)"]), ("2.3", "not conformant", ["TR-12 (x)"]),
             ("2.4", "conformant", []), ("2.5", "conformant with warnings", [])]
     assert summary_line(rows) == "compatible with 2.4-2.5, not 2.1-2.3 (TR-12); untested or incomplete on 1.1-2.0"
+
+
+def test_a_run_made_by_two_workers_counts_twice_and_is_named() -> None:
+    a = part({"2.5": ("conformant", [])}, ["det-voc", "infer-det-voc"], 2)
+    b = part({"2.5": ("conformant", [])}, ["det-voc", "mining-det-voc"], 2)
+    for p in (a, b):
+        for r in p["runs"]:
+            r["attempts"] = [{"exit_code": 0}]
+    merged = merge_reports([a, b])
+    assert merged["container_runs"] == 4  # what the workers really ran, not the distinct ids
+    assert [r["id"] for r in merged["runs"]] == ["det-voc", "infer-det-voc", "mining-det-voc"]
+    assert merged["repeated_runs"] == {"det-voc": 2}
+
+
+def test_a_skipped_run_on_two_workers_is_not_a_repeat() -> None:
+    a = part({"2.5": ("conformant", [])}, [], 0)
+    b = part({"2.5": ("conformant", [])}, [], 0)
+    a["runs"] = [{"image": "img", "id": "det-voc", "skipped": "training was not requested"}]
+    b["runs"] = [{"image": "img", "id": "det-voc", "skipped": "training was not requested"}]
+    merged = merge_reports([a, b])
+    assert merged["repeated_runs"] == {} and len(merged["runs"]) == 1

@@ -5,7 +5,7 @@ import importlib
 
 from .base import REGISTRY, Area, Check, Finding, Level, RunView, Status, Violation, judge, judge_releases
 
-AREA_MODULES = ("lifecycle", "monitor", "training", "infer", "mining", "ground_truth")
+AREA_MODULES = ("lifecycle", "monitor", "training", "infer", "mining", "ground_truth", "inputs")
 
 __all__ = ["REGISTRY", "Area", "Check", "Finding", "Level", "RunView", "Status", "Violation", "judge",
            "judge_releases", "load_all"]

@@ -7,6 +7,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+from .. import guard
+from ..errors import UnsafeOutput
 from .base import short
 
 
@@ -86,41 +88,53 @@ def key_text(key: Any) -> str:
 
 
 def regular_file(root: Path, rel: str) -> tuple[bool, str]:
-    """Whether ``root/rel`` is (or, via a link inside the tree, resolves to) a regular file.
+    """Whether ``root/rel`` is a regular file, or a link that stays inside ``root`` to one (TR-10 judges those).
 
-    Returns (ok, problem). Absolute link targets count as broken: on the platform they resolve on the host.
+    Returns (ok, problem). Nothing is followed out of ``root``: a link at a directory component, an absolute
+    link, or a relative link that climbs out of ``root`` is a problem, and the problem says that the platform,
+    which follows links, would read a file of its own host there.
     """
-    path = root / rel
+    platform_follows = ("; the platform follows links when it packs the model (shutil.copy), so it would copy a "
+                        "file of its own host into the model package")
     try:
-        st = os.lstat(path)
-    except (OSError, ValueError):
+        st = guard.lstat_beneath(root, rel)
+    except UnsafeOutput as exc:
+        return False, exc.problem.split(";")[0] + platform_follows
+    if st is None:
         return False, "does not exist"
     if stat.S_ISLNK(st.st_mode):
         try:
-            target = os.readlink(path)
+            target = os.readlink(root / rel)
         except OSError:
             return False, "is an unreadable symlink"
         if os.path.isabs(target):
-            return False, f"is a symlink to the absolute path {short(target)}, which the platform resolves on the host"
+            return False, f"is a symlink to the absolute path {short(target)}" + platform_follows
+        inside = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+        if inside == ".." or inside.startswith("../") or inside.startswith("/"):
+            return False, f"is a symlink (to {short(target)}) out of /out/models" + platform_follows
         try:
-            resolved = path.resolve(strict=True)
-        except (OSError, RuntimeError):
+            resolved = guard.lstat_beneath(root, inside)
+        except UnsafeOutput as exc:
+            return False, f"is a symlink (to {short(target)}) whose target {exc.problem.split(';')[0]}" + platform_follows
+        if resolved is None:
             return False, f"is a dangling symlink (to {short(target)})"
-        if not resolved.is_file():
-            return False, f"is a symlink (to {short(target)}) to something that is not a regular file"
+        if not stat.S_ISREG(resolved.st_mode):
+            return False, f"is a symlink (to {short(target)}) to {guard.what_is(resolved.st_mode)}, not a regular file"
         return True, ""
     if stat.S_ISDIR(st.st_mode):
         return False, "is a directory, not a file"
     if not stat.S_ISREG(st.st_mode):
-        return False, "is not a regular file"
+        return False, f"is {guard.what_is(st.st_mode)}, not a regular file"
     return True, ""
 
 
-def is_symlink(path: Path) -> bool:
+def is_symlink(root: Path, rel: str) -> bool:
+    """Whether ``root/rel`` (reached without following links) is a symlink."""
     try:
-        return stat.S_ISLNK(os.lstat(path).st_mode)
-    except (OSError, ValueError):
+        st = guard.lstat_beneath(root, rel)
+    except UnsafeOutput:
         return False
+    return st is not None and stat.S_ISLNK(st.st_mode)
 
 
 def stem(name: str) -> str:

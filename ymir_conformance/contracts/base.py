@@ -8,7 +8,7 @@ check (the one owning the file) reports; every other check of that file is then 
 from __future__ import annotations
 
 import enum
-import json
+import io
 import os
 import re
 import reprlib
@@ -21,10 +21,11 @@ from typing import Any
 
 import yaml
 
+from .. import guard
+from ..errors import UnsafeOutput
 from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
 
-MAX_ARTEFACT_BYTES = 64 * 1024 * 1024  # result files larger than this are refused, not read
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
 
 
@@ -114,6 +115,7 @@ class Check:
     tasks: frozenset[Task] = ALL_TASKS
     object_types: frozenset[ObjectType] = ALL_OBJECT_TYPES
     needs_success: bool = True  # judged only when the container exited 0 (output contracts)
+    unless: Callable[[RunView], str] | None = None  # a reason this run cannot be judged by the rule, or ''
 
     def level_on(self, release: Release) -> Level | None:
         for span, level in self.levels:
@@ -145,6 +147,7 @@ def check(
     tasks: Iterable[Task] = ALL_TASKS,
     object_types: Iterable[ObjectType] = ALL_OBJECT_TYPES,
     needs_success: bool = True,
+    unless: Callable[[RunView], str] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. Give ``level`` (all releases) or ``levels`` ({"2.1-2.3": MUST, "2.4+": SHOULD})."""
     if (level is None) == (levels is None):
@@ -159,6 +162,7 @@ def check(
         REGISTRY[rule] = Check(
             rule=rule, title=title, area=area, levels=tuple((s, lv) for s, lv in spans if lv is not None),
             func=func, tasks=frozenset(tasks), object_types=frozenset(object_types), needs_success=needs_success,
+            unless=unless,
         )
         return func
 
@@ -185,59 +189,30 @@ class Artefact:
         return self.exists and not self.problem
 
 
-def read_text(host: Path, container_path: str, max_bytes: int = MAX_ARTEFACT_BYTES) -> Artefact:
-    """Read a result file without trusting it: no symlinks, no special files, bounded size, lenient UTF-8."""
+def read_artefact(root: Path, rel: str, container_path: str, cap: int) -> Artefact:
+    """Read a file the image wrote through the one guarded door (:mod:`ymir_conformance.guard`): no link
+    followed at any component, regular files only, at most ``cap`` bytes, UTF-8."""
     try:
-        st = os.lstat(host)
+        text = guard.read_text(root, rel, cap)
+    except UnsafeOutput as exc:
+        return Artefact(container_path, exists=True, problem=exc.problem)
     except FileNotFoundError:
         return Artefact(container_path, exists=False, problem="the file does not exist")
     except OSError as exc:
-        return Artefact(container_path, exists=False, problem=f"cannot stat the file: {exc}")
-    if stat.S_ISLNK(st.st_mode):
-        return Artefact(container_path, exists=True, problem=f"is a symlink (to {os.readlink(host)!r}); "
-                        "the platform copies files, so write a regular file")
-    if not stat.S_ISREG(st.st_mode):
-        return Artefact(container_path, exists=True, problem="is not a regular file")
-    if st.st_size > max_bytes:
-        return Artefact(container_path, exists=True,
-                        problem=f"is {st.st_size} bytes, over the {max_bytes} bytes this suite reads")
-    try:
-        data = host.read_bytes()
-    except OSError as exc:
-        return Artefact(container_path, exists=True, problem=f"cannot be read: {exc}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Artefact(container_path, exists=True, problem=f"is not UTF-8 text ({exc})")
+        return Artefact(container_path, exists=True, problem=f"cannot be read: {exc.strerror or exc}")
     return Artefact(container_path, exists=True, value=text, text=text)
-
-
-MAX_FLOW_DEPTH = 200  # PyYAML's scanner is quadratic in flow nesting: refuse deeper files before parsing
-
-
-def _flow_depth(text: str) -> int:
-    depth = deepest = 0
-    for ch in re.sub(r"[^\[\]{}]+", "", text):
-        depth = depth + 1 if ch in "[{" else max(depth - 1, 0)
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def parse_yaml(art: Artefact) -> Artefact:
     if not art.ok:
         return art
-    if _flow_depth(art.text) > MAX_FLOW_DEPTH:
-        return Artefact(art.container_path, True, problem=f"is nested more than {MAX_FLOW_DEPTH} levels deep",
-                        text=art.text)
     try:
-        value = yaml.safe_load(art.text)
+        value = guard.load_yaml(art.text)
+    except UnsafeOutput as exc:
+        return Artefact(art.container_path, True, problem=exc.problem, text=art.text)
     except yaml.YAMLError as exc:
         return Artefact(art.container_path, True, problem=f"is not valid YAML: {' '.join(str(exc).split())}",
                         text=art.text)
-    except RecursionError:
-        return Artefact(art.container_path, True, problem="is nested too deeply to parse", text=art.text)
-    except Exception as exc:  # e.g. ValueError for a date like 2001-13-01 that PyYAML cannot construct
-        return Artefact(art.container_path, True, problem=f"is not valid YAML: {exc!r}", text=art.text)
     return Artefact(art.container_path, True, value=value, text=art.text)
 
 
@@ -245,8 +220,10 @@ def parse_json(art: Artefact) -> Artefact:
     if not art.ok:
         return art
     try:
-        value = json.loads(art.text)
-    except (ValueError, RecursionError) as exc:  # ValueError also covers ints over Python's 4300-digit limit
+        value = guard.load_json(art.text)
+    except UnsafeOutput as exc:
+        return Artefact(art.container_path, True, problem=exc.problem, text=art.text)
+    except ValueError as exc:  # also ints over Python's 4300-digit limit
         return Artefact(art.container_path, True, problem=f"is not valid JSON: {exc}", text=art.text)
     return Artefact(art.container_path, True, value=value, text=art.text)
 
@@ -282,18 +259,52 @@ class RunView:
     def in_path(self, container_path: str) -> Path:
         return self.outcome.in_dir / container_path.removeprefix("/in/").lstrip("/")
 
+    def asset_location(self, container_path: str) -> tuple[Path, str]:
+        """(host root, relative path) of an asset: in the asset cache the suite linked /in/assets to (which the
+        image could write into), never by following the link."""
+        rel = container_path.removeprefix("/in/").lstrip("/")
+        if self.outcome.asset_cache is not None and rel.startswith("assets/"):
+            return self.outcome.asset_cache, rel.removeprefix("assets/")
+        return self.outcome.in_dir, rel
+
+    def tensorboard_location(self) -> tuple[Path, str] | str:
+        """(host root, relative path) of /out/tensorboard, or why it cannot be read.
+
+        When the suite made /out/tensorboard a link to a host folder (2.x training, like the platform), the
+        folder is read directly, provided the link is still the suite's; anything else the image put there is
+        read only if it is a plain folder inside /out.
+        """
+        out = self.outcome.out_dir
+        try:
+            st = guard.lstat_beneath(out, "tensorboard")
+        except UnsafeOutput as exc:
+            return exc.problem
+        if st is None:
+            return "does not exist"
+        tb = self.outcome.tensorboard_dir
+        if stat.S_ISLNK(st.st_mode):
+            if tb is not None and os.readlink(out / "tensorboard") == str(tb.resolve()):
+                return tb, ""
+            return (f"is a symlink (to {short(os.readlink(out / 'tensorboard'))}) that is not the folder the "
+                    "platform linked there: the image replaced it")
+        if not stat.S_ISDIR(st.st_mode):
+            return f"is {guard.what_is(st.st_mode)}"
+        return out, "tensorboard"
+
     def out_path(self, container_path: str) -> Path:
         return self.outcome.out_dir / container_path.removeprefix("/out").lstrip("/")
 
+    def _in_yaml(self, name: str) -> dict[str, Any]:
+        art = parse_yaml(read_artefact(self.outcome.in_dir, name, f"/in/{name}", guard.CAPS["result-yaml"]))
+        return art.value if art.ok and isinstance(art.value, dict) else {}
+
     @cached_property
     def config(self) -> dict[str, Any]:
-        value = yaml.safe_load((self.outcome.in_dir / "config.yaml").read_text())
-        return value if isinstance(value, dict) else {}
+        return self._in_yaml("config.yaml")
 
     @cached_property
     def env(self) -> dict[str, Any]:
-        value = yaml.safe_load((self.outcome.in_dir / "env.yaml").read_text())
-        return value if isinstance(value, dict) else {}
+        return self._in_yaml("env.yaml")
 
     @cached_property
     def class_names(self) -> list[str]:
@@ -302,8 +313,9 @@ class RunView:
     @cached_property
     def candidates(self) -> list[str]:
         """Container paths listed in /in/candidate-index.tsv (mining and infer runs)."""
-        p = self.outcome.in_dir / "candidate-index.tsv"
-        return [ln.split("\t")[0] for ln in index_lines(p.read_text())] if p.exists() else []
+        art = read_artefact(self.outcome.in_dir, "candidate-index.tsv", "/in/candidate-index.tsv",
+                            guard.CAPS["mining-result"])
+        return [ln.split("\t")[0] for ln in index_lines(art.text)] if art.ok else []
 
     @cached_property
     def candidate_sizes(self) -> dict[str, tuple[int, int]]:
@@ -312,10 +324,12 @@ class RunView:
 
         sizes: dict[str, tuple[int, int]] = {}
         for cpath in self.candidates:
+            root, rel = self.asset_location(cpath)
             try:
-                with Image.open(self.in_path(cpath)) as im:
+                data = guard.read_bytes(root, rel, guard.CAPS["asset"])
+                with Image.open(io.BytesIO(data)) as im:
                     sizes[os.path.basename(cpath)] = im.size
-            except Exception:  # a deliberately corrupt candidate: no size known
+            except Exception:  # a deliberately corrupt candidate, or one the image replaced: no size known
                 continue
         return sizes
 
@@ -323,34 +337,52 @@ class RunView:
     def ground_truth(self) -> dict[str, Any]:
         """basename -> {width, height, objects: [{class_name, box}]} of each candidate, when the suite made the
         workspace (``ground-truth.json`` beside in/, never shown to the image); {} for external runs."""
-        path = self.outcome.in_dir.parent / "ground-truth.json"
-        try:
-            value = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-        return value if isinstance(value, dict) else {}
+        art = parse_json(read_artefact(self.outcome.in_dir.parent, "ground-truth.json", "ground-truth.json",
+                                       guard.CAPS["infer-result"]))
+        return art.value if art.ok and isinstance(art.value, dict) else {}
 
     # -- what the image wrote (/out) ---------------------------------------------------------------------
+    def read_out(self, container_path: str, kind: str) -> Artefact:
+        """A file under /out, through the guarded door, capped at ``guard.CAPS[kind]``."""
+        return read_artefact(self.outcome.out_dir, container_path.removeprefix("/out/"), container_path,
+                             guard.CAPS[kind])
+
     @cached_property
     def monitor(self) -> Artefact:
-        return read_text(self.outcome.out_dir / "monitor.txt", "/out/monitor.txt")
+        return self.read_out("/out/monitor.txt", "monitor")
 
     @cached_property
     def result_yaml(self) -> Artefact:
-        return parse_yaml(read_text(self.outcome.out_dir / "models" / "result.yaml", "/out/models/result.yaml"))
+        return parse_yaml(self.read_out("/out/models/result.yaml", "result-yaml"))
 
     @cached_property
     def infer_result(self) -> Artefact:
-        return parse_json(read_text(self.outcome.out_dir / "infer-result.json", "/out/infer-result.json"))
+        return parse_json(self.read_out("/out/infer-result.json", "infer-result"))
 
     @cached_property
     def mining_result(self) -> Artefact:
-        return read_text(self.outcome.out_dir / "result.tsv", "/out/result.tsv")
+        return self.read_out("/out/result.tsv", "mining-result")
+
+    @cached_property
+    def log_problem(self) -> str:
+        """Why /out/ymir-executor-out.log cannot be read safely ('' when it is a regular file or absent)."""
+        try:
+            fd, _ = guard.open_regular(self.outcome.out_dir, "ymir-executor-out.log")
+        except FileNotFoundError:
+            return ""
+        except UnsafeOutput as exc:
+            return exc.problem
+        except OSError as exc:
+            return f"cannot be read: {exc.strerror or exc}"
+        os.close(fd)
+        return ""
 
     @cached_property
     def log_lines(self) -> list[str]:
-        art = read_text(self.outcome.log_path, "/out/ymir-executor-out.log")
-        return art.text.splitlines() if art.ok else []
+        """The executor log's last lines (at most its last ``CAPS['log-scan']`` bytes); [] when unsafe."""
+        if self.log_problem:
+            return []
+        return guard.tail_lines(self.outcome.out_dir, "ymir-executor-out.log", 1_000_000, guard.CAPS["log-scan"])
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -389,6 +421,9 @@ def evaluate(chk: Check, view: RunView) -> Finding:
         return Finding(chk, Status.NOT_APPLICABLE, None, reason=f"rule not in platform {view.release}")
     if not chk.applies_to(view):
         return Finding(chk, Status.NOT_APPLICABLE, level, reason="not for this task or object type")
+    unjudgeable = chk.unless(view) if chk.unless is not None else ""
+    if unjudgeable:
+        return Finding(chk, Status.NOT_APPLICABLE, level, reason=unjudgeable)
     if chk.needs_success and not view.outcome.succeeded:
         why = "the container timed out" if view.outcome.timed_out else f"the container exited {view.outcome.exit_code}"
         return Finding(chk, Status.NOT_EVALUATED, level, reason=why)

@@ -45,6 +45,44 @@ FIX_DET = (
     "config class_names>, \"score\": float in [0, 1]}; x, y is the top-left corner in pixels. The SDK's "
     "ymir_exc.result_writer.write_infer_result does this."
 )
+FIX_DET_11 = (
+    "ymir 1.1 (env.yaml has no protocol_version) reads the protocol 0.0.0 key: write /out/infer-result.json as "
+    "{\"detection\": {<image basename>: {\"annotations\": [...]}}} (not \"boxes\", which 1.1 does not read; "
+    "2.x accept both), one key per line of /in/candidate-index.tsv ({\"annotations\": []} when nothing is found), "
+    "each box as {\"box\": {\"x\": int, \"y\": int, \"w\": int, \"h\": int}, \"class_name\": <one of config "
+    "class_names>, \"score\": float in [0, 1]} (no rotate_angle on 1.1). ymir_exc 1.1's write_infer_result does this."
+)
+
+
+def fix_det(release: Release) -> str:
+    """The detection-result fix for ``release``: 1.1 reads 'annotations', 2.x 'boxes' (INF-03)."""
+    return FIX_DET_11 if release < R20 else FIX_DET
+
+
+def registered_type_mismatch(view: RunView, rule: str) -> Iterator[Violation]:
+    """On ymir 2.1-2.3 a model's object type is its training result.yaml object_type (TR-12): a segmentation
+    model registered as detection has its COCO result parsed as detection JSON (rejected, 160010), a detection
+    model registered as segmentation has its detection result parsed as COCO (KeyError). Judged from the training
+    run of this session (``RunOutcome.model_object_type``)."""
+    registered = view.outcome.model_object_type
+    want = int(view.outcome.object_type)
+    if registered is None or not (R21 <= view.release < R24):
+        return
+    detection = want == int(ObjectType.DETECTION)
+    if detection == (registered == int(ObjectType.DETECTION)):
+        return
+    parsed = ("COCO segmentation JSON: there is no 'images' key, the task fails (KeyError)" if detection
+              else "detection JSON: there is no 'detection' key, the task fails (160010)")
+    yield Violation(rule, f"TR-12: the training run's result.yaml gives the model object_type {registered}"
+                    f"{' (no object_type key: the default)' if registered == 2 else ''}, and ymir 2.1-2.3 register "
+                    f"the model with that type, so this infer result of object type {want} is parsed as {parsed}, "
+                    "whatever it holds; fix the training's result.yaml (TR-12)",
+                    file=RESULT, where="(model object type)", found=f"model registered as object_type {registered}",
+                    expected=f"object_type: {want} in the training's /out/models/result.yaml",
+                    fix=f"Write object_type: {want} at the top level of /out/models/result.yaml in training (take "
+                        "it from your /img-man/manifest.yaml; ymir 2.1-2.3 have no object_type in config.yaml).")
+
+
 FIX_BOX = (
     "Give every box the keys box, class_name and score. box holds exactly x, y, w, h as integers (round with "
     "int(round(v)); numpy types must be converted with int()) and optionally rotate_angle (float, ymir 2.x "
@@ -81,24 +119,25 @@ def _loss_note(view: RunView) -> str:
 @check("INF-01", "infer-result.json is a JSON object with a 'detection' object", area=Area.INFER,
        level=Level.MUST, tasks=INFER, object_types=DETECTION_ONLY)
 def inf_01(view: RunView) -> Iterator[Violation]:
+    yield from registered_type_mismatch(view, "INF-01")
     art = view.infer_result
     if not art.exists:
         consequence = ("2.1+ raise an unhandled FileNotFoundError and fail the task (169999)" if view.release >= R21
                        else "the platform fails the task (160011 no result)")
         yield Violation("INF-01", f"/out/infer-result.json does not exist after the infer run: {consequence}",
-                        file=RESULT, found="no file", expected=DET_EXAMPLE, fix=FIX_DET)
+                        file=RESULT, found="no file", expected=DET_EXAMPLE, fix=fix_det(view.release))
         return
     code = "160011" if view.release >= R24 else "160010" if view.release >= R21 else "169999"
     if not art.ok:
         yield Violation("INF-01", f"/out/infer-result.json {art.problem}: the platform fails the task ({code})",
                         file=RESULT, found=short(art.text[:200]) if art.text else art.problem,
-                        expected="a JSON object", fix=FIX_DET)
+                        expected="a JSON object", fix=fix_det(view.release))
         return
     doc = art.value
     if not isinstance(doc, dict):
         yield Violation("INF-01", f"/out/infer-result.json holds {kind(doc)}, not a JSON object: the platform "
                         f"fails the task ({code})", file=RESULT, found=described(doc), expected=DET_EXAMPLE,
-                        fix=FIX_DET)
+                        fix=fix_det(view.release))
         return
     if "detection" not in doc or not isinstance(doc["detection"], dict):
         what = "has no 'detection' key" if "detection" not in doc else f"has 'detection' = {described(doc['detection'])}"
@@ -108,7 +147,7 @@ def inf_01(view: RunView) -> Iterator[Violation]:
                      "result.yaml lacks object_type is treated as detection, see TR-12)")
         yield Violation("INF-01", f"/out/infer-result.json {what}{extra}: the platform fails the task ({code})",
                         file=RESULT, where="detection", found=f"keys {short(sorted(map(str, doc)))}",
-                        expected=DET_EXAMPLE, fix=FIX_DET)
+                        expected=DET_EXAMPLE, fix=fix_det(view.release))
 
 
 @check("INF-02", "detection keys are image basenames", area=Area.INFER, level=Level.SHOULD, tasks=INFER,
@@ -139,7 +178,7 @@ def inf_03(view: RunView) -> Iterator[Violation]:
         if not isinstance(value, dict):
             crash.append(Violation("INF-03", f"the value of {short(key)} is {kind(value)}, not an object: the platform "
                                    "crashes on it and fails the task", file=RESULT, where=where, found=described(value),
-                                   expected=f'{{"{want}": [...]}}', fix=FIX_DET))
+                                   expected=f'{{"{want}": [...]}}', fix=fix_det(view.release)))
             continue
         used, boxes = box_list(value, view.release)
         if not used:
@@ -148,11 +187,11 @@ def inf_03(view: RunView) -> Iterator[Violation]:
             skipped.append(Violation("INF-03", f"the value of {short(key)} has no '{want}' list{note}: the platform "
                                      "skips the image", file=RESULT, where=where,
                                      found=f"keys {short(sorted(map(str, value)))}", expected=f'{{"{want}": [...]}}',
-                                     fix=FIX_DET))
+                                     fix=fix_det(view.release)))
         elif not isinstance(boxes, list):
             crash.append(Violation("INF-03", f"{used} of {short(key)} is {kind(boxes)}, not a list: the platform "
                                    "crashes on it and fails the task", file=RESULT, where=f"{where}.{used}",
-                                   found=described(boxes), expected="a list of boxes", fix=FIX_DET))
+                                   found=described(boxes), expected="a list of boxes", fix=fix_det(view.release)))
     yield from cap(crash)
     yield from cap(skipped)
 
@@ -353,6 +392,7 @@ def inf_08(view: RunView) -> Iterator[Violation]:
 @check("INF-10", "COCO result: a JSON object with images, categories and annotations lists", area=Area.INFER,
        levels={"2.1+": Level.MUST}, tasks=INFER, object_types=COCO_TYPES)
 def inf_10(view: RunView) -> Iterator[Violation]:
+    yield from registered_type_mismatch(view, "INF-10")
     art = view.infer_result
     if not art.exists:
         yield Violation("INF-10", "/out/infer-result.json does not exist after the infer run: the platform fails "

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 
+from .. import guard
 from ..model import RunOutcome
 from .base import Area, Level, RunView, Violation, cap, check, short
 from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
@@ -24,22 +25,9 @@ _ERROR_WORDS = re.compile(
 
 
 def log_tail(outcome: RunOutcome, n: int = TAIL_LINES) -> list[str]:
-    """The last ``n`` lines of the executor log as the platform takes them (``readlines()[-n:]``)."""
-    path = outcome.log_path
-    try:
-        if os.path.islink(path) or not path.is_file():
-            return []
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            if size > TAIL_READ_BYTES:
-                f.seek(size - TAIL_READ_BYTES)
-            data = f.read(TAIL_READ_BYTES)
-    except OSError:
-        return []
-    lines = data.decode("utf-8", errors="replace").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln.rstrip("\r") for ln in lines[-n:]]
+    """The last ``n`` lines of the executor log as the platform takes them (``readlines()[-n:]``), read
+    through the guarded door (a link or FIFO gives one line saying why it was not read)."""
+    return guard.tail_lines(outcome.out_dir, "ymir-executor-out.log", n, TAIL_READ_BYTES)
 
 
 def _render_tail(lines: list[str]) -> str:
@@ -65,9 +53,47 @@ FIX_EXIT = (
 )
 
 
+FIX_NEVER_EXITS = (
+    "Make /usr/bin/start.sh return once the results are written: do not end with `sleep infinity`, `tail -f`, "
+    "`wait` on a background server (TensorBoard, a web UI), or leave non-daemon threads and child processes "
+    "running (close and join multiprocessing pools and DataLoader workers, stop TensorBoard writers); then exit "
+    "0. If a library thread keeps Python alive, flush and call os._exit(0) at the end of main."
+)
+
+
+def _never_exited(o: RunOutcome) -> Violation:
+    files = ", ".join(f"/out/{f}" for f in o.shape.result_files)
+    grace = f"{o.exit_grace_s:g} s" if o.exit_grace_s is not None else "the exit grace period"
+    done = f"{o.done_s:.1f} s after start" if o.done_s is not None else "during the run"
+    return Violation(
+        "V1", f"the container never exits: it finished its work ({done} monitor.txt said 100% and {files} "
+        f"existed) but was still running {grace} later, so the suite stopped it. The platform waits for the "
+        "container to exit (a plain docker run, no timeout) before it reads /out: this task would stay RUNNING "
+        "forever, holding its GPUs, and its results would never be imported. (Its outputs are still judged "
+        "below.)", file=MONITOR_PATH, where="line 1", found=f"still running {grace} after the results were done",
+        expected="the container exits 0 right after writing its results", fix=FIX_NEVER_EXITS)
+
+
+def _limit_note(o: RunOutcome) -> str:
+    """Why a run stopped short when the suite's limits stopped it: the limit rule (LC-11/LC-12) names the cause."""
+    notes = []
+    if o.oom_killed:
+        notes.append(f"the kernel's OOM killer killed a process at the suite's memory limit of "
+                     f"{o.limits.get('memory') or '?'} (LC-12 names the cause)")
+    if o.hit_pids_limit:
+        notes.append(f"forks were refused at the suite's pids limit of {o.limits.get('pids') or '?'} (LC-11 names "
+                     "the cause)")
+    if o.flood_stopped:
+        notes.append("the suite stopped an endless flood of stdout/stderr output (LC-13 names the cause)")
+    return f" after {' and '.join(notes)}" if notes else ""
+
+
 @check("V1", "the container exits 0", area=Area.LIFECYCLE, level=Level.MUST, needs_success=False)
 def v1_exit_code(view: RunView) -> Iterator[Violation]:
     o = view.outcome
+    if o.never_exited:
+        yield _never_exited(o)
+        return
     if o.succeeded:
         return
     if o.timed_out and o.budget_total_s is not None:
@@ -89,8 +115,8 @@ def v1_exit_code(view: RunView) -> Iterator[Violation]:
                f"{_render_tail(tail)}")
         found = "no exit code"
     else:
-        msg = (f"the container exited {o.exit_code}{code_note}. Last {TAIL_LINES} log lines (the task message the "
-               f"user sees): {_render_tail(tail)}")
+        msg = (f"the container exited {o.exit_code}{_limit_note(o)}{code_note}. Last {TAIL_LINES} log lines (the "
+               f"task message the user sees): {_render_tail(tail)}")
         found = f"exit code {o.exit_code}"
     yield Violation("V1", msg, file=LOG_PATH, where=f"last {TAIL_LINES} lines", found=found,
                     expected="exit code 0", fix=FIX_EXIT)
@@ -128,6 +154,46 @@ def lc_03(view: RunView) -> Iterator[Violation]:
 
 
 # --------------------------------------------------------------------------------------------------------
+# LC-05: the shared asset cache is left alone
+# --------------------------------------------------------------------------------------------------------
+
+
+@check("LC-05", "nothing under the asset cache (/in/assets, mounted read-write) is modified", area=Area.LIFECYCLE,
+       levels={"2.0+": Level.SHOULD}, needs_success=False)
+def lc_05(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.asset_cache_digest_before and o.asset_cache_digest_after != o.asset_cache_digest_before:
+        yield Violation(
+            "LC-05", "the run changed the asset cache behind /in/assets: on the platform that folder is every task "
+            "of the user's shared cache, mounted read-write only so that the link resolves, so the change "
+            "corrupts other tasks' images", file="/in/assets",
+            found=f"digest {o.asset_cache_digest_before[:12]} -> {o.asset_cache_digest_after[:12]}",
+            expected="the cache unchanged",
+            fix="Treat /in/assets as read-only: write converted or resized images under /out or /tmp, never next to "
+                "the originals.")
+
+
+# --------------------------------------------------------------------------------------------------------
+# LC-14: the executor log stays a regular file
+# --------------------------------------------------------------------------------------------------------
+
+
+@check("LC-14", "/out/ymir-executor-out.log stays a regular file (not a link, FIFO or device)", area=Area.LIFECYCLE,
+       level=Level.MUST, needs_success=False)
+def lc_14(view: RunView) -> Iterator[Violation]:
+    problem = view.log_problem
+    if problem:
+        yield Violation(
+            "LC-14", f"{LOG_PATH} {problem}: the platform appends the container's output to this file and, when "
+            "the task fails, reads its last 5 lines into the task's error message (env_config."
+            "collect_executor_outlog_tail) following links: a link shows a file of the platform's host to the "
+            "user, a FIFO hangs the platform's task", file=LOG_PATH, found=problem, expected="a regular file",
+            fix="Never delete, replace or link /out/ymir-executor-out.log: the platform creates it before the "
+                "container starts and collects stdout/stderr into it. Print to stdout/stderr, or append to the "
+                "file with open(path, 'a').")
+
+
+# --------------------------------------------------------------------------------------------------------
 # LC-07, LC-09, LC-10: deployments
 # --------------------------------------------------------------------------------------------------------
 
@@ -149,6 +215,20 @@ def lc_07(view: RunView) -> Iterator[Violation]:
     art = view.monitor
     mon_text = art.text if art.ok else ""
     if "300102" in mon_text or any("300102" in ln for ln in view.log_lines[-50:]):
+        return
+    if o.needs_gpu_id:  # diagnosed by a rerun with gpu_id '0' (session._run_diagnosed), whatever the log says
+        tail = log_tail(o, 30)
+        yield Violation("LC-07", "the image fails in CPU mode (config.yaml gpu_id: '' because the user chose "
+                        f"gpu_count 0): it exited {o.exit_code}, and the same run with gpu_id: '0' (still no GPU) "
+                        "succeeded, so it cannot handle an empty gpu_id (e.g. int('') or gpu_id.split(',')[0] "
+                        "used as a device number)", file="/in/config.yaml", where="gpu_id",
+                        found=short(tail[-1], 200) if tail else "; ".join(o.diagnosis),
+                        expected="run on CPU when gpu_id is '', or write monitor state 4 with code 300102 "
+                                 "(RC_EXEC_NO_GPU) and exit non-zero",
+                        fix="Read gpu_id from /in/config.yaml as a string and treat '' (or a missing key) as CPU "
+                            "mode before converting anything: ids = [int(g) for g in str(cfg.get('gpu_id') or '')"
+                            ".split(',') if g.strip()]; device = f'cuda:{ids[0]}' if ids else 'cpu'. If the model "
+                            "cannot run without a GPU, fail cleanly with monitor state 4 and code 300102.")
         return
     code = _monitor_code(mon_text)
     if code is not None and code.startswith("300") and not code.startswith("3001"):
@@ -197,6 +277,92 @@ def lc_10(view: RunView) -> Iterator[Violation]:
                     fix="Bake every pretrained weight, font, tokenizer and package into the image at build time "
                         "(e.g. RUN wget ... && mv to /app/weights, or COPY them), point the code at those local "
                         "paths, and set offline switches such as HF_HUB_OFFLINE=1 and YOLO_OFFLINE=1.")
+
+
+# --------------------------------------------------------------------------------------------------------
+# LC-11, LC-12, LC-13: containment. The platform sets no limits (contract §1.3: a plain docker run), so the
+# suite runs every container with its own (limits.py, --ymir-limits) and judges a run that hits them.
+# --------------------------------------------------------------------------------------------------------
+
+FIX_PIDS = (
+    "Bound the processes and threads the image starts: take DataLoader num_workers from the config and cap it "
+    "(e.g. min(8, os.cpu_count())), cap thread pools (OMP_NUM_THREADS, MKL_NUM_THREADS, torch.set_num_threads), "
+    "never start a process or thread per image or per item outside a fixed-size pool, and join or close what "
+    "you start. A training needs a few hundred tasks at most."
+)
+FIX_MEMORY = (
+    "Bound the memory the image uses in CPU mode and on the host side of GPU mode: stream the dataset from the "
+    "index files instead of loading every image at once, cap the batch size and cache sizes from the config, "
+    "keep DataLoader workers few (each holds a copy of the dataset object), and free what a stage no longer "
+    "needs. On out-of-memory, write monitor state 4 with 300103 and print the reason last."
+)
+FIX_LOG = (
+    "Log per epoch or every N iterations, not per image or per batch; disable progress bars when stdout is not "
+    "a terminal (tqdm(disable=not sys.stdout.isatty()) or mininterval=30); never print tensors, arrays or whole "
+    "annotation files; write verbose debug output to a file under /out only when a config flag asks for it."
+)
+_PLATFORM_UNLIMITED = ("The platform sets no such limit (a plain docker run, contract §1.3): on its shared GPU "
+                       "hosts this takes down other users' tasks and the platform's own services, and nothing "
+                       "contains it, so a certificate cannot vouch for the image.")
+
+
+def _peak(value: int | None, what: str) -> str:
+    return f"; peak {what} seen: {value}" if value is not None else ""
+
+
+def _no_limit(view: RunView, what: str) -> str:
+    """'' when the run had the suite's ``what`` limit, else why LC-11/LC-12 cannot judge it."""
+    if view.outcome.limits.get(what):
+        return ""
+    return f"the run had no {what} limit (--ymir-limits=off or {what}=off): nothing to judge"
+
+
+@check("LC-11", "stays within a pids limit (the platform sets none; the suite runs with --pids-limit)",
+       area=Area.LIFECYCLE, level=Level.MUST, needs_success=False, unless=lambda view: _no_limit(view, "pids"))
+def lc_11(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.hit_pids_limit:
+        return
+    limit = o.limits.get("pids") or "?"
+    yield Violation(
+        "LC-11", f"the container tried to run more than {limit} processes and threads at once: the suite's pids "
+        f"limit (--pids-limit={limit}) refused its forks. {_PLATFORM_UNLIMITED} To watch the run without the "
+        f"limit, on a machine of your own: --ymir-limits=off (or --ymir-limits=pids=N to raise it).",
+        found=f"forks refused at the pids limit of {limit}{_peak(o.pids_peak, 'tasks')}",
+        expected=f"at most {limit} processes + threads at once", fix=FIX_PIDS)
+
+
+@check("LC-12", "stays within a memory limit (the platform sets none; the suite runs with --memory)",
+       area=Area.LIFECYCLE, level=Level.MUST, needs_success=False, unless=lambda view: _no_limit(view, "memory"))
+def lc_12(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.oom_killed:
+        return
+    limit = o.limits.get("memory") or "?"
+    peak = f"; peak memory seen: {guard.human(o.memory_peak_bytes)}" if o.memory_peak_bytes else ""
+    yield Violation(
+        "LC-12", f"the container ran out of memory: the kernel's OOM killer killed a process at the suite's memory "
+        f"limit (--memory={limit}, no extra swap) on a tiny synthetic dataset. {_PLATFORM_UNLIMITED} To watch the "
+        f"run without the limit, on a machine of your own: --ymir-limits=off (or --ymir-limits=memory=16g to raise "
+        "it).", found=f"OOM-killed at {limit}{peak}", expected=f"at most {limit} of memory", fix=FIX_MEMORY)
+
+
+@check("LC-13", "writes a bounded amount of log output (the platform keeps every byte)", area=Area.LIFECYCLE,
+       level=Level.SHOULD, needs_success=False)
+def lc_13(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.log_bytes_dropped <= 0:
+        return
+    cap_ = o.log_cap_bytes or 0
+    total = o.log_bytes or (cap_ + o.log_bytes_dropped)
+    yield Violation(
+        "LC-13", f"the container wrote {guard.human(total)} to stdout/stderr on the suite's tiny dataset, over the "
+        f"{guard.human(cap_)} the suite keeps ({guard.human(o.log_bytes_dropped)} were counted but not written to "
+        f"{LOG_PATH}). The platform sets no limit on the log (a plain docker run, contract §1.3): it appends every "
+        "byte to ymir-executor-out.log on its host disk for every task, so a real dataset fills the platform's "
+        "disk. The volume is counted in full with or without --ymir-limits.", file=LOG_PATH,
+        found=f"{total} bytes of output", expected=f"at most {guard.human(cap_)} on the suite's datasets",
+        fix=FIX_LOG)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -283,12 +449,13 @@ def bud_01(view: RunView) -> Iterator[Violation]:
     o = view.outcome
     if o.budget_total_s is None:
         return
-    if o.timed_out or o.duration_s > o.budget_total_s:
-        how = "was stopped by the suite" if o.timed_out else "ran"
+    work = o.work_s  # a run that never exited is judged up to when it was done: the exit grace is V1's
+    if o.timed_out or work > o.budget_total_s:
+        how = "was stopped by the suite" if o.timed_out else "was done" if o.never_exited else "ran"
         tail = f". Last {TAIL_LINES} log lines: {_render_tail(log_tail(o))}" if o.timed_out else ""
-        yield _over_budget("BUD-01", f"the run {how} after {o.duration_s:.1f} s, over the total budget of "
+        yield _over_budget("BUD-01", f"the run {how} after {work:.1f} s, over the total budget of "
                            f"{o.budget_total_s:g} s{tail}", LOG_PATH if o.timed_out else "",
-                           f"{o.duration_s:.1f} s", o.budget_total_s, "budget_total_s")
+                           f"{work:.1f} s", o.budget_total_s, "budget_total_s")
 
 
 @check("BUD-02", "the first progress update comes within its budget", area=Area.LIFECYCLE, level=Level.MUST,
@@ -321,7 +488,7 @@ def bud_03(view: RunView) -> Iterator[Violation]:
     times = _updates(view)
     if not times:
         return  # BUD-02 reports a run without any update
-    points = times + [max(o.duration_s, times[-1])]
+    points = times + [max(o.work_s, times[-1])]  # not the exit grace of a run that never exited
     gap, start = max(((b - a, a) for a, b in zip(points, points[1:])), default=(0.0, 0.0))
     if gap > budget:
         end = "the end of the run" if start == times[-1] else f"{start + gap:.1f} s"

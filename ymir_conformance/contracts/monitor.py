@@ -257,8 +257,8 @@ def mon_07(view: RunView) -> Iterator[Violation]:
                                 expected="state 2 on a successful run", fix=FIX_ERROR)
                 return
         return
-    if outcome.timed_out or outcome.exit_code is None:
-        return
+    if outcome.timed_out or outcome.exit_code is None or outcome.hit_limit:
+        return  # a run the suite's pids/memory limit stopped had no fair chance to report: LC-11/LC-12 own it
     text = _final_text(view)
     if text is None:
         return  # MON-01 reports the unreadable file

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..model import ObjectType, Task
 from ..platform import Release
+from .. import guard
+from ..errors import UnsafeOutput
 from ._values import as_float, as_int, described, is_symlink, key_text, kind, regular_file
 from .base import Area, Level, RunView, Violation, cap, check, short
 
@@ -42,6 +44,13 @@ FIX_RESULT = (
     "files in /out/models/epoch20/. Convert every metric to a plain Python float with float() (numpy and torch "
     "scalars are not plain YAML). The SDK does this: ymir_exc.result_writer.write_model_stage(stage_name=..., "
     "files=[...], evaluation_result={'mAP': ...})."
+)
+EXAMPLE_11 = "model: [model.pt, config.py]\nmap: 0.72"
+FIX_RESULT_11 = (
+    "For platform 1.1 (env.yaml has no protocol_version) write the legacy format at the end of training: "
+    "/out/models/result.yaml = yaml.safe_dump({'model': [<file names directly in /out/models>], 'map': "
+    "float(map50)}) (ymir_exc 1.1's write_training_result does this). Branch on env.yaml protocol_version: "
+    "absent means 1.1 and the legacy format, 1.0.0 or later means model_stages + best_stage_name."
 )
 FIX_STAGE = (
     "Give every entry of model_stages the keys stage_name (str, equal to its key), files (a list of file names "
@@ -98,11 +107,15 @@ def _metric_names(release: Release) -> tuple[str, ...]:
        area=Area.TRAINING, level=Level.MUST, tasks=TRAINING)
 def tr_01(view: RunView) -> Iterator[Violation]:
     art = view.result_yaml
-    consequence = ("the platform marks the task successful but stores no model (ymir 1.1)" if view.release < R20
+    legacy = view.release < R20
+    consequence = ("ymir 1.1's _find_models raises and the task fails" if legacy
                    else "the platform fails the task (160010 on <= 2.3, 160011 on 2.4+)")
+    fix = FIX_RESULT_11 if legacy else FIX_RESULT
     if not art.exists:
-        yield Violation("TR-01", f"/out/models/result.yaml does not exist after training: {consequence}",
-                        file=RESULT, found="no file", expected=EXAMPLE, fix=FIX_RESULT)
+        missing = ("ymir 1.1 then marks the task successful but stores no model" if legacy
+                   else consequence)
+        yield Violation("TR-01", f"/out/models/result.yaml does not exist after training: {missing}",
+                        file=RESULT, found="no file", expected=EXAMPLE_11 if legacy else EXAMPLE, fix=fix)
         return
     if not art.ok:
         problem = art.problem
@@ -112,20 +125,22 @@ def tr_01(view: RunView) -> Iterator[Violation]:
                     "convert with float()")
         yield Violation("TR-01", f"/out/models/result.yaml {problem}{hint}: {consequence}", file=RESULT,
                         found=short(art.text[:200]) if art.text else problem, expected="a YAML mapping",
-                        fix=FIX_RESULT)
+                        fix=fix)
         return
     res = art.value
     if not isinstance(res, dict):
         yield Violation("TR-01", f"/out/models/result.yaml is {kind(res)}, not a mapping: {consequence}",
-                        file=RESULT, found=described(res), expected="a YAML mapping", fix=FIX_RESULT)
+                        file=RESULT, found=described(res), expected="a YAML mapping", fix=fix)
         return
-    if view.release < R20:
-        if "model" not in res:
-            yield Violation("TR-01", "ymir 1.1 reads only the legacy keys model (list of files in /out/models) and "
-                            "map (float); without model the task succeeds with no model", file=RESULT, where="model",
+    if legacy:
+        missing_keys = [k for k in ("model", "map") if k not in res]
+        if missing_keys:
+            sdk = " (this is the 2.x SDK's model_stages format, which 1.1 does not know)" if "model_stages" in res else ""
+            yield Violation("TR-01", f"result.yaml has no {' and no '.join(missing_keys)}{sdk}: ymir 1.1 reads only "
+                            "the legacy keys model (list of files in /out/models) and map (float), so its "
+                            "_find_models raises KeyError and the task fails", file=RESULT, where=missing_keys[0],
                             found=f"keys {short(sorted(map(key_text, res)))}", expected="model: [...] and map: 0.8",
-                            fix="For platform 1.1 (env.yaml has no protocol_version) write the legacy format: "
-                                "model: [<file names in /out/models>] and map: <float in [0, 1]>.")
+                            fix=fix)
         return
     if "model_stages" in res:
         stages = res["model_stages"]
@@ -304,8 +319,10 @@ def tr_04(view: RunView) -> Iterator[Violation]:
     bad: list[Violation] = []
     for where, stage, name in _file_entries(view):
         if os.path.isabs(name):
-            bad.append(Violation("TR-04", f"the file name {short(name)} is absolute: the platform joins it with the "
-                                 "host's model directory, finds nothing and fails the task", file=RESULT, where=where,
+            bad.append(Violation("TR-04", f"the file name {short(name)} is absolute: the platform's os.path.join "
+                                 "drops its model directory for an absolute name and looks the path up on its own "
+                                 "host: a missing file fails the task, an existing host file would be copied into "
+                                 "the model package", file=RESULT, where=where,
                                  found=name, expected=f"a relative name such as {short(os.path.basename(name))}",
                                  fix=FIX_FILES))
             continue
@@ -397,8 +414,12 @@ def tr_07(view: RunView) -> Iterator[Violation]:
         else:
             if "@" in key:
                 problems.append("contains '@' (the model reference <hash>@<stage> would not split into 2 parts)")
-            if "/" in key:
-                problems.append("contains '/' (it is used as a directory name)")
+            if "/" in key or key in (".", ".."):
+                problems.append("is not one plain name (it contains '/' or is '.'/'..'): the platform uses the key "
+                                "as a directory name under its model directory, so an absolute key or one with "
+                                "'..' makes it create and read files elsewhere on its own host")
+            elif guard.plain_name(key) is None and key.strip():
+                problems.append("contains control characters or is over 255 bytes, which no directory name may be")
             if len(key) > 100:
                 problems.append(f"is {len(key)} characters long (the database column holds 100)")
             if not key.strip():
@@ -466,14 +487,19 @@ def tr_10(view: RunView) -> Iterator[Violation]:
         if os.path.isabs(name):
             continue
         for rel in ([f"{stage}/{name}"] if stage else []) + [name]:
-            p = models / rel
-            if is_symlink(p):
+            if guard.plain_relpath(rel) is None:
+                break  # TR-04 / TR-07
+            if is_symlink(models, rel):
                 bad.append(Violation("TR-10", f"/out/models/{rel} is a symlink: the model package stores the link, "
                                      "not the file, so mining/infer get a dangling link", file=f"/out/models/{rel}",
-                                     where=where, found=f"symlink to {short(_readlink(p))}", expected="a regular file",
+                                     where=where, found=f"symlink to {short(_readlink(models / rel))}",
+                                     expected="a regular file",
                                      fix="Copy (shutil.copy) the file into /out/models/<stage>/ instead of linking it."))
                 break
-            if os.path.lexists(p):
+            try:
+                if guard.lstat_beneath(models, rel) is not None:
+                    break
+            except UnsafeOutput:
                 break
     yield from cap(bad)
 
@@ -542,8 +568,9 @@ def tr_12(view: RunView) -> Iterator[Violation]:
                     where="object_type", found=short(raw) if "object_type" in res else "no key",
                     expected=f"object_type: {want}",
                     fix=f"Write object_type: {want} at the top level of /out/models/result.yaml (2 detection, 3 "
-                        "semantic segmentation, 4 instance segmentation); take it from /img-man/manifest.yaml or "
-                        "/in/config.yaml object_type. ymir 2.4+ ignore the key, so writing it is always safe.")
+                        "semantic segmentation, 4 instance segmentation); take it from your own "
+                        "/img-man/manifest.yaml object_type (ymir 2.1-2.3 put no object_type in /in/config.yaml: "
+                        "that key exists only from 2.4). ymir 2.4+ ignore the key, so writing it is always safe.")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -560,33 +587,28 @@ FIX_TB = (
 )
 
 
-def _event_files(root: Path) -> list[Path]:
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        depth = Path(dirpath).relative_to(root).parts
-        if len(depth) > 8:
-            dirnames[:] = []
-        for fn in sorted(filenames):
-            if "tfevents" in fn:
-                found.append(Path(dirpath) / fn)
-        if len(found) > 1000:
-            break
-    return sorted(found)
+def _event_files(root: Path, rel: str) -> list[str]:
+    """Event files under ``root/rel`` (relative to ``root``), found without following any link."""
+    return sorted(path for path, st in guard.walk(root, rel)
+                  if "tfevents" in path.rsplit("/", 1)[-1] and stat.S_ISREG(st.st_mode))
 
 
-def _count_events(path: Path) -> tuple[int, bool, str]:
-    """(events read, any summary value seen, error) from one event file."""
+def _count_events(root: Path, rel: str) -> tuple[int, bool, str]:
+    """(events read, any summary value seen, error) from one event file, opened through the guarded door and
+    handed to TensorBoard's reader as /proc/self/fd/N (so the reader cannot be sent elsewhere by a link)."""
     try:
-        st = os.lstat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return 0, False, "is not a regular file"
-        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    except Exception as exc:
-        return 0, False, f"cannot be opened: {exc}"
+        fd, st = guard.open_regular(root, rel)
+    except (OSError, UnsafeOutput) as exc:
+        return 0, False, f"cannot be opened: {getattr(exc, 'problem', exc)}"
     n, summaries = 0, False
     loader: Any = None
     try:
-        loader = EventFileLoader(str(path))
+        if st.st_size > guard.CAPS["tensorboard-file"]:
+            return 0, False, f"is {guard.human(st.st_size)}, over the {guard.human(guard.CAPS['tensorboard-file'])} " \
+                             "this suite reads"
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+        loader = EventFileLoader(f"/proc/self/fd/{fd}")
         for event in loader.Load():
             n += 1
             if event.HasField("summary") and len(event.summary.value) > 0:
@@ -602,18 +624,20 @@ def _count_events(path: Path) -> tuple[int, bool, str]:
                 close()
             except Exception:
                 pass
+        os.close(fd)
     return n, summaries, ""
 
 
 @check("TR-14", "/out/tensorboard holds readable TensorBoard event files", area=Area.TRAINING, level=Level.SHOULD,
        tasks=TRAINING)
 def tr_14(view: RunView) -> Iterator[Violation]:
-    root = view.out_path("/out/tensorboard")
-    if not root.is_dir():
-        yield Violation("TR-14", "/out/tensorboard is not a directory after training", file="/out/tensorboard",
-                        found="missing", expected="a directory with event files", fix=FIX_TB)
+    where = view.tensorboard_location()
+    if isinstance(where, str):
+        yield Violation("TR-14", f"/out/tensorboard {where} after training", file="/out/tensorboard",
+                        found=where, expected="the folder the platform provides, with event files", fix=FIX_TB)
         return
-    files = _event_files(root)
+    root, base = where
+    files = _event_files(root, base)
     if not files:
         yield Violation("TR-14", "/out/tensorboard holds no TensorBoard event file (events.out.tfevents.*)",
                         file="/out/tensorboard", found="no event file", expected="events.out.tfevents.* files",
@@ -621,9 +645,9 @@ def tr_14(view: RunView) -> Iterator[Violation]:
         return
     any_summary = False
     bad: list[Violation] = []
-    for path in files[:MAX_EVENT_FILES]:
-        cpath = "/out/tensorboard/" + path.relative_to(root).as_posix()
-        n, summaries, error = _count_events(path)
+    for rel in files[:MAX_EVENT_FILES]:
+        cpath = "/out/tensorboard/" + rel.removeprefix(base).lstrip("/")
+        n, summaries, error = _count_events(root, rel)
         any_summary = any_summary or summaries
         if error or n == 0:
             bad.append(Violation("TR-14", f"{cpath} {error or 'holds no readable event'}", file=cpath,

@@ -57,22 +57,29 @@ class ExportSummary:
 
 
 class _Annotations:
-    """Dispatch to the active writer; per-image files are written at once, COCO at ``finish``."""
+    """Dispatch to the active writer; per-image files are written at once, COCO at ``finish``.
 
-    def __init__(self, writer: str | None, sink: FileSink, layout: Layout, class_names: Sequence[str]) -> None:
+    ``top`` is ``annotations`` (ground truth) or ``predictions``: the platform runs the same writer over every asset
+    for both (``exporter._export_mirdatas_to_raw``); the suite's data has no predictions, so that pass writes each
+    asset's file with no objects.
+    """
+
+    def __init__(self, writer: str | None, sink: FileSink, layout: Layout, class_names: Sequence[str],
+                 label_names: Sequence[str] | None = None, top: str = "annotations") -> None:
         self.writer = writer
         self.sink = sink
         self.layout = layout
+        self.top = top
         self.class_names = tuple(class_names)
-        self.coco = CocoBuilder(class_names) if writer == "coco" else None
-        if writer == "seg_mask":
+        self.coco = CocoBuilder(class_names, label_names) if writer == "coco" else None
+        if writer == "seg_mask" and top == "annotations":
             sink.write("annotations/labelmap.txt", render_labelmap(class_names))
 
     def container_path(self, scene: Scene) -> str:
         if self.writer == "coco":
-            return f"/in/annotations/{COCO_JSON_NAME}"
+            return f"/in/{self.top}/{COCO_JSON_NAME}"
         assert self.writer is not None
-        return self.layout.container_path("annotations", self.layout.annotation_relpath(scene, SUFFIX[self.writer]))
+        return self.layout.container_path(self.top, self.layout.annotation_relpath(scene, SUFFIX[self.writer]))
 
     def write(self, scene: Scene, labelled: Sequence[tuple[int, SceneObject]], asset_path: str) -> None:
         if self.writer is None:
@@ -80,11 +87,12 @@ class _Annotations:
         if self.coco is not None:
             self.coco.add(scene, labelled)
             return
-        relpath = "annotations/" + self.layout.annotation_relpath(scene, SUFFIX[self.writer])
+        relpath = f"{self.top}/" + self.layout.annotation_relpath(scene, SUFFIX[self.writer])
         if self.writer == "ark":
             self.sink.write(relpath, render_ark(labelled, legacy=self.layout.legacy))
         elif self.writer == "voc":
-            self.sink.write(relpath, render_voc(scene, labelled, self.class_names, asset_path))
+            quality = -1.0 if self.top == "annotations" else 0.0
+            self.sink.write(relpath, render_voc(scene, labelled, self.class_names, asset_path, quality))
         elif self.writer == "ls_json":
             self.sink.write(relpath, render_ls_json(scene, labelled, self.class_names, asset_path))
         elif self.writer == "seg_mask":
@@ -94,7 +102,7 @@ class _Annotations:
 
     def finish(self) -> None:
         if self.coco is not None:
-            with open(self.sink.path(f"annotations/{COCO_JSON_NAME}"), "w", encoding="utf-8", newline="\n") as out:
+            with open(self.sink.path(f"{self.top}/{COCO_JSON_NAME}"), "w", encoding="utf-8", newline="\n") as out:
                 self.coco.write(out)
             self.sink.files_written += 1
 
@@ -108,11 +116,15 @@ def export_training_set(
     class_names: Sequence[str],
     export_format: str | None,
     release: Release = LATEST,
+    label_names: Sequence[str] | None = None,
 ) -> ExportSummary:
     """Write assets, annotations and every index file into ``in_dir`` (the host side of /in).
 
     The splits are read once, one scene at a time (generators are fine). Index lines follow the given
     order: train, then val, then test. ``ValueError`` for an ``export_format`` the platform would fail on.
+    ``label_names``: the user's label store in label-id order (COCO lists categories by label id); default
+    ``class_names`` sorted. 2.x also gets ``/in/predictions``: one object-less file per asset (the dataset has no
+    predictions) and the ``pred-*-index.tsv`` / ``idx-pred.tsv`` lines, as the platform writes them.
     """
     anno_format, asset_format = parse_export_format(export_format, release)
     layout = Layout(release)
@@ -123,7 +135,10 @@ def export_training_set(
     if not layout.legacy:
         sink.mkdir("predictions")
     writer = writer_for(anno_format) if anno_format is not None else None
-    annotations = _Annotations(writer, sink, layout, class_names)
+    annotations = _Annotations(writer, sink, layout, class_names, label_names)
+    # seg-mask (2.0 only) is left out of the predictions pass: not verified against a 2.0 oracle yet
+    predictions = (_Annotations(writer, sink, layout, class_names, label_names, top="predictions")
+                   if writer is not None and writer != "seg_mask" and not layout.legacy else None)
     class_ids = {name: i for i, name in enumerate(class_names)}
     counts: Counter[str] = Counter()
     per_class: Counter[str] = Counter()
@@ -146,6 +161,8 @@ def export_training_set(
                 asset_path = layout.container_path("assets", relpath)
                 labelled = [(class_ids[o.class_name], o) for o in scene.objects if o.class_name in class_ids]
                 annotations.write(scene, labelled, asset_path)
+                if predictions is not None:
+                    predictions.write(scene, [], asset_path)
                 per_class.update(class_names[cid] for cid, _ in labelled)
                 if not layout.indexed(scene):
                     unindexed += 1
@@ -158,7 +175,13 @@ def export_training_set(
                     handles[f"{split}-index.tsv"].write(line)
                     if "idx-gt.tsv" in handles:
                         handles["idx-gt.tsv"].write(line)
+                if predictions is not None:
+                    line = f"{asset_path}\t{predictions.container_path(scene)}\n"
+                    handles[f"pred-{split}-index.tsv"].write(line)
+                    handles["idx-pred.tsv"].write(line)
         annotations.finish()
+        if predictions is not None:
+            predictions.finish()
     finally:
         for handle in handles.values():
             handle.close()

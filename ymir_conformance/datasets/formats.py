@@ -78,6 +78,29 @@ def writer_for(annotation_format: str) -> str:
     return ANNOTATION_FORMATS[annotation_format].writer if annotation_format != LEGACY_FORMAT else "ark"
 
 
+FORMAT_ALIASES: dict[str, str] = {"ark": "det-ark", "voc": "det-voc", "ls_json": "det-ls-json"}
+"""Annotation names the platform treats alike (contract §4: ``ark``/``det-ark``, ``voc``/``det-voc``,
+``ls_json``/``det-ls-json``; one writer, accepted on the same releases) -> the name :func:`formats_for` uses."""
+_SAME_FILE = {"coco": "seg-coco", "seg-coco": "coco"}  # one coco-annotations.json; `coco` only on 2.5
+
+
+def canonical_format(name: str, object_type: ObjectType, release: Release = LATEST) -> str | None:
+    """The :func:`formats_for` name that ``name`` (an annotation name, any case, or a whole ``export_format``
+    value) gives ``object_type`` on ``release``: ``voc`` / ``VOC:raw`` -> ``det-voc``. None when the release
+    does not accept the name, or when it is not a format of this object type (``none``, unknown names)."""
+    anno = name.split(":", 1)[0].lower()
+    offered = formats_for(object_type, release)
+    if release < Release(2, 0):
+        return None  # 1.0/1.1 ignore export_format (always ARK)
+    fmt = ANNOTATION_FORMATS.get(anno)
+    if fmt is None or release not in fmt.releases:
+        return None
+    for candidate in (FORMAT_ALIASES.get(anno, anno), _SAME_FILE.get(anno, "")):
+        if candidate in offered:
+            return candidate
+    return None
+
+
 def formats_for(object_type: ObjectType, release: Release = LATEST) -> list[str]:
     """The ``export_format`` values (``<name>:raw``-less names) that give this object type annotations."""
     if release < Release(2, 0):

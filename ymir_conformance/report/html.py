@@ -4,6 +4,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ..audit import counts_line
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330}
 h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
@@ -75,6 +77,9 @@ def render_certificate(data: dict[str, Any]) -> str:
         status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
         diag = f"<br><em>{_e('; '.join(run['diagnosis']))}</em>" if run.get("diagnosis") else ""
         tail = _e("\n".join(run.get("log_tail", [])))
+        inputs = counts_line(run.get("inputs_opened") or {})
+        if inputs:
+            diag += f"<br><small>inputs opened: {_e(inputs)}</small>"
         out.append(f"<tr><td>{_e(run['id'])}</td><td>{_e(status)}{diag}</td><td>{run['duration_s']:.1f} s</td>"
                    f"<td>{_sparkline(run.get('progress', []), run['duration_s'])}</td>"
                    f"<td><details><summary>docker run &hellip;</summary><pre>{_e(' '.join(run.get('argv', [])))}"

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..audit import counts_line
+
 MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
          "incomplete": "INCOMPLETE", "untested": "-"}
 
 
-def render_summary(data: dict[str, Any]) -> list[str]:
+def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
+    """The verdict block per image, its task runs (not with ``quiet``, pytest -q), then one line per finding."""
     lines: list[str] = []
     settings = data.get("settings", {})
     for img in data.get("images", []):
@@ -22,6 +25,8 @@ def render_summary(data: dict[str, Any]) -> list[str]:
             lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
         if len(img["compatibility"]) > 1:
             lines.append(f"  => {img['summary']}")
+        if quiet:
+            continue
         lines.append("  task runs:")
         for run in data.get("runs", []):
             if run.get("image") != img["image"]:
@@ -35,5 +40,31 @@ def render_summary(data: dict[str, Any]) -> list[str]:
             extra = f"  [{'; '.join(run['diagnosis'])}]" if run.get("diagnosis") else ""
             lines.append(f"    {run['id']:<32} {status:<9} {run['duration_s']:6.1f}s  progress updates "
                          f"{int(t['updates'] or 0):>4}, first {first}, longest gap {t['longest_gap_s'] or 0:.1f}s{extra}")
+            inputs = counts_line(run.get("inputs_opened") or {})
+            if inputs:
+                lines.append(f"    {'':<32} inputs opened: {inputs}")
     lines.append(f"container runs: {data.get('container_runs', 0)}")
+    lines += finding_lines(data)
     return lines
+
+
+def finding_lines(data: dict[str, Any]) -> list[str]:
+    """One line per finding (rule, level and run; its violations counted), MUST first, then SHOULD."""
+    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for f in data.get("findings", []):
+        groups.setdefault((f["image"], f["level"], f["rule"], f["run"]), []).append(f)
+    if not groups:
+        return []
+    releases = data.get("releases", [])
+    several = len(data.get("images", [])) > 1
+    gate = set(data.get("settings", {}).get("gate") or releases)
+    out = ["findings:"]
+    for (image, level, rule, run), fs in sorted(groups.items(), key=lambda kv: (kv[0][1] != "MUST", kv[0])):
+        on = sorted({r for f in fs for r in f["releases"]}, key=releases.index if releases else None)
+        where = f"{image} {run}" if several else run
+        more = f" (+{len(fs) - 1} more)" if len(fs) > 1 else ""
+        scope = f" [platform {', '.join(on)}]" if len(releases) > 1 and on != releases else ""
+        if not gate & set(on):
+            scope += " (not gating)"
+        out.append(f"  [{rule} {level}] {where}: {fs[0]['message']}{more}{scope}")
+    return out

@@ -310,3 +310,40 @@ def test_rle_decoder_matches_pycocotools() -> None:
         counts = mask_util.encode(np.asfortranarray(m))["counts"].decode("ascii")
         runs = rle_counts(counts)
         assert isinstance(runs, list) and sum(runs) == 17 * 23
+
+
+# -- a model registered with the wrong object type on 2.1-2.3 (TR-12 downstream) -------------------------------
+
+
+@pytest.mark.parametrize("shape", ["infer", "mining+infer"])
+def test_seg_model_registered_as_detection_fails_infer_on_2_1_to_2_3(make: KitFactory, shape: str) -> None:
+    """Its training result.yaml had no object_type: 2.1-2.3 register the model as detection and reject its
+    (valid) COCO infer result with 160010; 2.4+ take the type from the task."""
+    kit = make(shape, object_type=SEMSEG, release="2.3")
+    assert "INF-10" not in kit.failed("2.3")  # a conformant COCO result, model type unknown
+    for release in ("2.1", "2.2", "2.3"):
+        finding = kit.finding("INF-10", release, model_object_type=2)
+        assert finding.status is Status.FAILED and finding.level is Level.MUST
+        [v] = finding.violations
+        assert v.message.startswith("TR-12") and "160010" in v.message and "object_type: 3" in v.fix
+    assert "INF-10" not in kit.failed("2.5", model_object_type=2)
+    assert "INF-10" not in kit.failed("2.3", model_object_type=3)
+
+
+def test_detection_model_registered_as_segmentation_fails_infer_on_2_3(make: KitFactory) -> None:
+    kit = make("infer", release="2.3")
+    assert kit.failed("2.3", model_object_type=2) == set()
+    [v] = kit.violations("INF-01", "2.3", model_object_type=3)
+    assert "TR-12" in v.message and "images" in v.message
+    assert kit.failed("2.4", model_object_type=3) == set()
+
+
+def test_inf03_fix_on_1_1_says_annotations(make: KitFactory) -> None:
+    kit = make("infer", release="1.1")
+    d = doc(kit)
+    key = next(iter(d["detection"]))
+    d["detection"][key] = {"boxes": d["detection"][key].get("annotations", [])}
+    kit.infer_json(d)
+    [v] = kit.violations("INF-03", "1.1")
+    assert '"annotations"' in v.fix and "not \"boxes\"" in v.fix
+    assert kit.violations("INF-03", "2.5") == []  # 2.x read boxes

@@ -67,6 +67,22 @@ def test_lc07_clean_300102_is_fine(make: KitFactory) -> None:
     assert kit.failed(exit_code=1, gpu_ids=()) == {"V1"}
 
 
+def test_lc07_empty_gpu_id_diagnosed_by_rerun(make: KitFactory) -> None:
+    """int('') in CPU mode: no CUDA word in the log, but the rerun with gpu_id '0' (still CPU) succeeded."""
+    kit = make("training", gpu_id="")
+    kit.monitor(rec(0.0, state=4, code=160004, ts=T0 + 10) + "ValueError\n")
+    kit.log("loading\nValueError: invalid literal for int() with base 10: ''\n")
+    assert kit.failed(exit_code=1, gpu_ids=()) == {"V1"}  # nothing in the log names the GPU
+    note = "failed in CPU mode with gpu_id '' (exit 1), succeeded when rerun with gpu_id '0'"
+    assert kit.failed(exit_code=1, gpu_ids=(), needs_gpu_id=True, diagnosis=[note]) == {"V1", "LC-07"}
+    finding = kit.finding("LC-07", exit_code=1, gpu_ids=(), needs_gpu_id=True, diagnosis=[note])
+    [v] = finding.violations
+    assert finding.level == Level.SHOULD and v.where == "gpu_id" and "invalid literal for int()" in v.found
+    assert "gpu_id: '0'" in v.message
+    kit.monitor(rec(0.0, state=4, code=300102, ts=T0 + 10) + "no gpu\n")  # a clean 300102 is fine regardless
+    assert kit.failed(exit_code=1, gpu_ids=(), needs_gpu_id=True) == {"V1"}
+
+
 def test_lc09_and_lc10_retries(make: KitFactory) -> None:
     kit = make("training")
     assert kit.failed(retried_as_root=True, diagnosis=["failed as 1000:1000, passed as root"]) == {"LC-09"}

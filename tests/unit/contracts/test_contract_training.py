@@ -246,3 +246,21 @@ def test_legacy_format_problems(make: KitFactory) -> None:
     assert kit.failed("2.5") == {"TR-04"}
     kit.result_yaml({"model": "best.pt", "map": 83})
     assert kit.failed("2.5") == {"TR-02"}
+
+
+def test_tr01_on_1_1_needs_model_and_map(make: KitFactory) -> None:
+    """ymir 1.1's _find_models reads result['model'] and result['map']: the SDK's model_stages form (or a
+    legacy file without map) raises KeyError and fails the task; only a missing file passes with no model."""
+    kit = make("training", release="2.5")  # the SDK's model_stages + best_stage_name form
+    finding = kit.finding("TR-01", "1.1")
+    assert finding.status is Status.FAILED and finding.level is Level.MUST
+    msg = finding.violations[0].message
+    assert "KeyError" in msg and "task fails" in msg and "model_stages" in msg
+    assert "succeeds" not in msg and "successful" not in msg
+    assert "protocol_version" in finding.violations[0].fix
+    kit.result_yaml({"model": ["best.pt"], "class_aps": {"cat": 0.8}})
+    [v] = kit.violations("TR-01", "1.1")
+    assert v.where == "map" and "KeyError" in v.message
+    (kit.out_dir / "models/result.yaml").unlink()
+    [v] = kit.violations("TR-01", "1.1")
+    assert "successful" in v.message and "no model" in v.message

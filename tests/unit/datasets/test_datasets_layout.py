@@ -113,7 +113,7 @@ def test_splits_may_be_generators(tmp_path: Path, class_names: tuple[str, ...]) 
         export_format="det-voc:raw",
     )
     assert summary.images == {"train": 5, "val": 3, "test": 0}
-    assert summary.files_written == 8 + 8 + len(INDEX_2X)
+    assert summary.files_written == 8 + 8 + 8 + len(INDEX_2X)  # assets, annotations, predictions (no objects)
 
 
 def test_edge_cases_export_with_unknown_ext(

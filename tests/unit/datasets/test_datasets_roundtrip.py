@@ -127,9 +127,20 @@ def test_per_image_formats_round_trip(
     gt = (tmp_path / "idx-gt.tsv").read_text().splitlines()
     assert len(gt) == len(det_scenes)
     assert (tmp_path / "idx-assets.tsv").read_text().splitlines() == [line.split("\t")[0] for line in gt]
-    for name in ("pred-train-index.tsv", "pred-val-index.tsv", "pred-test-index.tsv", "idx-pred.tsv"):
-        assert (tmp_path / name).read_text() == ""
-    assert (tmp_path / "predictions").is_dir() and not any((tmp_path / "predictions").iterdir())
+    # the platform's predictions pass: every asset again, under /in/predictions, with no objects
+    pred = (tmp_path / "idx-pred.tsv").read_text().splitlines()
+    assert [line.replace("/in/predictions/", "/in/annotations/") for line in pred] == gt
+    for name in ("train", "val", "test"):
+        gt_split = (tmp_path / f"{name}-index.tsv").read_text().replace("/in/annotations/", "/in/predictions/")
+        assert (tmp_path / f"pred-{name}-index.tsv").read_text() == gt_split
+    for line in pred:
+        text = host_path(tmp_path, line.split("\t")[1]).read_text()
+        if line.endswith(".txt"):
+            assert text == ""
+        elif line.endswith(".xml"):
+            assert "<object>" not in text and "<image_quality>0.0000</image_quality>" in text
+        else:
+            assert json.loads(text)["predictions"][0]["result"] == []
 
 
 def test_objects_of_other_classes_are_dropped_and_ids_follow_class_names(
@@ -176,8 +187,9 @@ def test_coco_round_trip(
     assert [i["file_name"] for i in raw["images"]] == sorted(f"{s.sha1}.{s.ext}" for s in scenes)
     assert [i["id"] for i in raw["images"]] == list(range(1, len(scenes) + 1))
     assert [a["id"] for a in raw["annotations"]] == list(range(1, len(raw["annotations"]) + 1))
-    used = sorted({class_names.index(o.class_name) for s in scenes for o in s.objects})
-    assert raw["categories"] == [{"id": i, "name": class_names[i], "supercategory": "object"} for i in used]
+    # only the classes present, listed by label id (default label store: names sorted), ids = class_names index
+    used = sorted({o.class_name for s in scenes for o in s.objects})
+    assert raw["categories"] == [{"id": class_names.index(n), "name": n, "supercategory": "object"} for n in used]
 
     coco = _load_coco(coco_path)
     by_sha1 = _by_sha1(scenes)
@@ -204,7 +216,7 @@ def test_coco_round_trip(
             else:
                 n_rle += 1
                 assert isinstance(seg["counts"], str) and seg["size"] == [scene.height, scene.width]
-                assert ann["iscrowd"] == 1 and ann["area"] == int(obj.mask.sum())
+                assert ann["iscrowd"] == 0 and ann["area"] == int(obj.mask.sum())  # the stored value, as exported
                 assert np.array_equal(coco.annToMask(ann).astype(bool), obj.mask)
                 assert mask_utils.toBbox(seg).astype(int).tolist() == list(obj.box)
     if kind == "inst":

@@ -31,11 +31,15 @@ def _number(value: float) -> int | float:
 
 
 def segmentation_of(obj: SceneObject) -> tuple[dict[str, Any] | list[list[int | float]], int]:
-    """``(segmentation, iscrowd)``: a single polygon if the object has one, else RLE for a mask, else ``{}``."""
+    """``(segmentation, iscrowd)``: a single polygon if the object has one, else RLE for a mask, else ``{}``.
+
+    ``iscrowd`` is the value the platform stored at import (``ObjectAnnotation.iscrowd``), written back as is: 0 for
+    the suite's data, masks included (the platform does not derive it from the RLE form).
+    """
     if obj.polygon is not None:
         return [[_number(v) for v in obj.polygon]], 0
     if obj.mask is not None:
-        return encode_rle(obj.mask), 1
+        return encode_rle(obj.mask), 0
     return {}, 0
 
 
@@ -49,14 +53,24 @@ class _ImageMeta:
 
 
 class CocoBuilder:
-    """Collect images and objects in any order; ``write`` sorts images by sha1 as the platform does.
+    """Collect images and objects in any order; ``write`` lists them as ``exporter._single_task_annotations_to_coco``.
 
-    Each image's annotations are kept pre-serialised (without their ids, which depend on the final order),
-    so memory per image is about the size of its JSON, and the file is written piece by piece.
+    * ``images``: sorted by sha1 (ids 1..n in that order);
+    * ``categories``: only the classes present, in ascending **label id** (the user's label store order,
+      ``label_names``; the platform iterates ``task_class_ids``, a set of label ids), each with its ``id`` = index in
+      ``class_names``. Default label store: ``class_names`` sorted alphabetically;
+    * ``annotations``: in asset-map order, i.e. the order images were added (the platform iterates
+      ``image_annotations``), not in image-id order; ids 1..m in that order.
+
+    Each image's annotations are kept pre-serialised (without their ids), so memory per image is about the size of
+    its JSON, and the file is written piece by piece.
     """
 
-    def __init__(self, class_names: Sequence[str]) -> None:
+    def __init__(self, class_names: Sequence[str], label_names: Sequence[str] | None = None) -> None:
         self._class_names = tuple(class_names)
+        labels = list(label_names) if label_names is not None else sorted(class_names)
+        missing = [n for n in class_names if n not in labels]
+        self._label_id = {name: i for i, name in enumerate(labels + missing)}
         self._images: dict[str, tuple[_ImageMeta, list[str]]] = {}
         self._used: set[int] = set()
 
@@ -96,15 +110,18 @@ class CocoBuilder:
                     "flickr_url": "",
                 }
             )
-        categories = [{"id": i, "name": self._class_names[i], "supercategory": "object"} for i in sorted(self._used)]
+        by_label_id = sorted(self._used, key=lambda i: self._label_id[self._class_names[i]])
+        categories = [{"id": i, "name": self._class_names[i], "supercategory": "object"} for i in by_label_id]
         licenses = [{"id": 1, "name": "", "url": ""}]
         out.write('{"images": ' + json.dumps(images))
         out.write(', "licenses": ' + json.dumps(licenses))
         out.write(', "categories": ' + json.dumps(categories))
         out.write(', "annotations": [')
         anno_id = 0
-        for image_id, sha1 in enumerate(order, start=1):
-            for fragment in self._images[sha1][1]:
+        image_ids = {sha1: image_id for image_id, sha1 in enumerate(order, start=1)}
+        for sha1, (_, fragments) in self._images.items():  # asset-map (insertion) order
+            image_id = image_ids[sha1]
+            for fragment in fragments:
                 anno_id += 1
                 out.write(f'{", " if anno_id > 1 else ""}{{"id": {anno_id}, "image_id": {image_id}, {fragment}}}')
         out.write("]}")

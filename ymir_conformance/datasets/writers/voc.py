@@ -19,8 +19,13 @@ def _sub(parent: ElementTree.Element, tag: str, text: str | None = None) -> Elem
     return node
 
 
-def render_voc(scene: Scene, labelled: Labelled, class_names: Sequence[str], asset_path: str) -> str:
-    """``asset_path`` is the in-container asset path the platform puts in ``<filename>``."""
+def render_voc(scene: Scene, labelled: Labelled, class_names: Sequence[str], asset_path: str,
+               image_quality: float = IMAGE_QUALITY) -> str:
+    """``asset_path`` is the in-container asset path the platform puts in ``<filename>``.
+
+    ``image_quality``: the gt pass writes the stored value (-1 when unknown); the predictions pass gets no image
+    cks, so the platform writes the protobuf default 0.
+    """
     root = ElementTree.Element("annotation")
     _sub(root, "folder", "folder")
     _sub(root, "filename", asset_path)
@@ -32,7 +37,7 @@ def render_voc(scene: Scene, labelled: Labelled, class_names: Sequence[str], ass
     _sub(size, "height", str(scene.height))
     _sub(size, "depth", str(scene.channels))
     _sub(root, "segmented", "0")
-    _sub(root, "image_quality", f"{IMAGE_QUALITY:.4f}")
+    _sub(root, "image_quality", f"{image_quality:.4f}")
     for class_id, obj in labelled:
         node = _sub(root, "object")
         _sub(node, "name", class_names[class_id])

@@ -1,0 +1,152 @@
+"""/in differential: the suite's workspace builder against the platform's own exporter and config/env generators.
+
+One synthetic dataset, built twice: by ``ymir_conformance.workspace`` (via ``ymir_conformance.datasets``) and by
+the platform's ``mir`` code of the release under test (oracle.py). Every file, key, type, order, path form, mode and
+symlink is compared; the only differences allowed are those in allowed.yaml.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ymir_conformance import datasets
+from ymir_conformance.datasets.layout import Layout
+from ymir_conformance.datasets.writers.coco import DATE_CAPTURED, encode_rle
+from ymir_conformance.model import ObjectType, Task, TaskShape
+from ymir_conformance.platform import Release
+from ymir_conformance.workspace import (DatasetSpec, ModelPackage, build_mining_infer, build_training,
+                                        ui_filtered)
+
+from .kit import compare_trees, get_oracle, judge_diffs, snapshot
+
+pytestmark = pytest.mark.differential
+
+SEED = 11
+DATA = DatasetSpec(seed=SEED, train=5, val=3, candidates=4)
+TEMPLATES: dict[Task, dict[str, Any]] = {
+    Task.TRAINING: {"epochs": 10, "shm_size": "16G", "learning_rate": 0.01, "empty_one": "", "export_format": "ark:raw"},
+    Task.MINING: {"mining_algorithm": "aldd", "batch_size": 4, "shm_size": "16G", "zero": 0},
+    Task.INFER: {"conf_threshold": 0.25, "batch_size": 8, "shm_size": "16G"},
+}
+# The user's label store lists labels in another order than the training class_names (label ids 0.. by creation).
+# The suite's datasets model it as alphabetical; the platform lists COCO categories by label id.
+FORMATS_23 = [("det-ark", ObjectType.DETECTION), ("det-voc", ObjectType.DETECTION),
+              ("det-ls-json", ObjectType.DETECTION), ("seg-coco", ObjectType.SEMANTIC_SEGMENTATION),
+              ("seg-coco", ObjectType.INSTANCE_SEGMENTATION), ("none", ObjectType.DETECTION)]
+SHAPES = {"infer": TaskShape.of(Task.INFER), "mining": TaskShape.of(Task.MINING),
+          "mining+infer": TaskShape.of(Task.MINING, Task.INFER)}
+
+
+def _release(oracle_release: str) -> Release:
+    return Release.parse(".".join(oracle_release.split(".")[:2]))
+
+
+def _asset_requests(in_dir: Path, scenes: list[datasets.Scene], tvt: list[str],
+                    release: Release = Release(2, 3)) -> list[dict[str, Any]]:
+    stamp = datetime.strptime(DATE_CAPTURED, "%Y-%m-%d %H:%M:%S").timestamp()  # local time, as the platform prints
+    reqs = []
+    seen = set()
+    for scene, split in zip(scenes, tvt):
+        if scene.sha1 in seen:
+            continue
+        seen.add(scene.sha1)
+        src = in_dir / "assets" / Layout(release).asset_relpath(scene)
+        objects = []
+        for obj in scene.objects:
+            o: dict[str, Any] = {"class_name": obj.class_name, "box": list(obj.box), "area": obj.area, "iscrowd": 0}
+            if obj.polygon is not None:
+                o["polygon"] = [int(v) for v in obj.polygon]
+            elif obj.mask is not None:
+                o["mask"] = encode_rle(obj.mask)["counts"]
+            objects.append(o)
+        reqs.append({"sha1": scene.sha1, "ext": scene.ext, "width": scene.width, "height": scene.height,
+                     "channels": scene.channels, "tvt": split, "timestamp": stamp, "objects": objects,
+                     "src": str(src)})
+    return reqs
+
+
+@pytest.mark.parametrize("fmt,object_type", FORMATS_23, ids=[f"{f}-{o.name.lower()}" for f, o in FORMATS_23])
+def test_training_in(oracle_release: str, fmt: str, object_type: ObjectType, tmp_path: Path) -> None:
+    oracle = get_oracle(oracle_release)
+    release = _release(oracle_release)
+    if oracle.legacy and (fmt, object_type) != ("det-ark", ObjectType.DETECTION):
+        pytest.skip("ymir 1.1 ignores export_format: training always gets ARK detection (contract §4)")
+    if fmt != "none" and fmt not in datasets.formats_for(object_type, release):
+        pytest.skip(f"{fmt} is not offered for {object_type.name} on {release}")
+    export_format = f"{fmt}:raw"
+    ws = build_training(tmp_path / "suite", template=TEMPLATES[Task.TRAINING], object_type=object_type,
+                        export_format=export_format, data=DATA, release=release)
+    scenes = list(datasets.generate_scenes(DATA.seed, DATA.train + DATA.val, object_type, list(DATA.class_names)))
+    tvt = ["train"] * DATA.train + ["val"] * DATA.val
+    executor_config = {k: v for k, v in ws.config.items() if k != "task_id"}
+    work = tmp_path / "platform"
+    oracle.call("build_training", work_dir=str(work), media_dir=str(tmp_path / "media"),
+                asset_cache_dir=str(work / "asset-cache"), tensorboard_dir=str(work / "tensorboard-host"),
+                assets=_asset_requests(ws.in_dir, scenes, tvt, release), label_names=sorted(DATA.class_names),
+                executor_config=executor_config, task_id=ws.task_id, pretrained=[])
+    ours, theirs = snapshot(ws.in_dir), snapshot(work / "in")
+    if oracle.legacy:  # 1.1.0 keeps each split's asset ids in a Python set: line order is hash order, per process
+        for snap in (ours, theirs):
+            for rel in ("train-index.tsv", "val-index.tsv"):
+                if rel in snap:
+                    e = snap[rel]
+                    snap[rel] = e.__class__(e.kind, e.mode, e.target, b"".join(sorted(e.data.splitlines(True))))
+    diffs = compare_trees(ours, theirs)
+    diffs += [d.__class__("out/" + d.path, d.aspect, d.detail)
+              for d in compare_trees(snapshot(ws.out_dir), snapshot(work / "out"))]
+    judge_diffs(diffs, {"task": "training", "format": fmt, "release": oracle_release})
+
+
+def _platform_executor_config(shape: TaskShape, suite_config: dict[str, Any]) -> dict[str, Any]:
+    """What the controller hands mir for a mining/infer task (contract §3.3): the web UI sends the *mining* template
+    for mining (also with infer) and the *infer* template for dataset-infer, plus the controller's keys."""
+    task = Task.MINING if shape.run_mining else Task.INFER
+    cfg = ui_filtered(TEMPLATES[task], task)
+    for key in ("gpu_id", "gpu_count", "openpai_enable", "object_type"):
+        if key in suite_config:
+            cfg[key] = suite_config[key]
+    return cfg
+
+
+@pytest.mark.parametrize("shape_name", list(SHAPES))
+def test_mining_infer_in(oracle_release: str, shape_name: str, tmp_path: Path) -> None:
+    oracle = get_oracle(oracle_release)
+    if oracle.legacy:
+        pytest.skip("1.1.0 mining/infer build: not wired yet")
+    release = _release(oracle_release)
+    shape = SHAPES[shape_name]
+    object_type = ObjectType.DETECTION
+    pkg_root = tmp_path / "package"
+    (pkg_root / "epoch20").mkdir(parents=True)
+    (pkg_root / "epoch20" / "epoch20.pt").write_bytes(b"weights")
+    (pkg_root / "epoch20" / "config.py").write_text("cfg = 1\n")
+    (pkg_root / "ymir-info.yaml").write_text("best_stage_name: epoch20\n")
+    pkg = ModelPackage(pkg_root, {"epoch20": ("epoch20.pt", "config.py")}, "epoch20", object_type,
+                       tuple(DATA.class_names))
+    ws = build_mining_infer(tmp_path / "suite", shape=shape, templates=TEMPLATES, object_type=object_type, model=pkg,
+                            stage="epoch20", data=DATA, release=release)
+    from ymir_conformance.workspace import CANDIDATE_SEED_OFFSET
+    scenes = list(datasets.generate_scenes(DATA.seed + CANDIDATE_SEED_OFFSET, DATA.candidates, object_type,
+                                           list(DATA.class_names)))
+    work = tmp_path / "platform"
+    oracle.call("build_mining_infer", work_dir=str(work), media_dir=str(tmp_path / "media"),
+                asset_cache_dir=str(work / "asset-cache"),
+                assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes)),
+                label_names=sorted(DATA.class_names), class_names=list(pkg.class_names),
+                executor_config=_platform_executor_config(shape, ws.config), task_id=ws.task_id,
+                stage="epoch20", model_files=list(pkg.stages["epoch20"]),
+                run_mining=shape.run_mining, run_infer=shape.run_infer)
+    skip = ("models", "models/*")  # model extraction (models.prepare_model) is compared by the packaging tests
+    diffs = compare_trees(snapshot(ws.in_dir, skip), snapshot(work / "in", skip))
+    diffs += [d.__class__("out/" + d.path, d.aspect, d.detail)
+              for d in compare_trees(snapshot(ws.out_dir), snapshot(work / "out"))]
+    judge_diffs(diffs, {"task": shape_name, "format": "none", "release": oracle_release})
+
+
+def test_oracle_is_the_release(oracle_release: str) -> None:
+    oracle = get_oracle(oracle_release)
+    assert oracle.call("version")["version"] == oracle_release
+

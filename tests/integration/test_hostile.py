@@ -1,0 +1,280 @@
+"""The suite survives images from strangers (issue 10): the hostile gallery, run the way a release pipeline does.
+
+For each entry of fixtures/executors/hostile/gallery.yaml this runs a plain ``python -m pytest --image=...`` as a
+subprocess of its own (as root, from an empty directory, with ``YMIR_CONFORMANCE_TAG`` set so its containers
+can be counted) while a host canary is planted at /var/lib/ymir-conformance-canary/secret.txt, and asserts that
+the run
+
+* ends within the entry's wall-time budget, with the declared exit code (1: the image is not conformant);
+* prints every rule of ``expect.must`` as ``[RULE MUST]`` and every rule of ``expect.should`` at either level,
+  and no ``INTERNALERROR`` / ``Traceback``;
+* peaks under 200 MiB of resident memory (the ru_maxrss of the pytest process, from ``os.wait4``);
+* never shows the canary token: not on stdout/stderr, not in any file left under the reports or the workdir
+  (model cache included; files are read as bytes, symlinks are not followed);
+* creates no host file outside its workspace (the entry's ``no_host_files`` globs, and new names containing
+  "ymir-hostile" at the top of / and /tmp);
+* leaves no container behind (by the tag label, and by the image as ancestor).
+
+Options the plugin does not know yet (``pytest --help`` does not list them) are dropped from the run and reported
+as a failure of their own, so one run shows both what is missing and how the suite behaves without it.
+
+The child runs under RLIMIT_AS 4 GiB and is stopped (SIGTERM, then SIGKILL of its process group) at
+budget + 60 s, so a suite that reads /dev/zero or expands an alias bomb cannot take the host down with it;
+containers it leaves are counted first, then removed by this test.
+"""
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import resource
+import secrets
+import signal
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from ymir_conformance.fixture_images import HOSTILE_GALLERY_FILES, image_tag, load_gallery
+
+ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
+CANARY_DIR = Path("/var/lib/ymir-conformance-canary")
+CANARY = CANARY_DIR / "secret.txt"
+MAX_RSS_MIB = 200
+CHILD_ADDRESS_SPACE = 4 * 1024 ** 3  # guard for this machine, not an assertion: the RSS check is
+KILL_MARGIN_S = 60  # past the entry's budget the run is stopped (and has failed the budget anyway)
+LABEL_TAG = "org.ymir-conformance.tag"
+WATCHED_DIRS = (Path("/"), Path("/tmp"))
+
+
+def gallery() -> list[Any]:
+    params = []
+    for rel in HOSTILE_GALLERY_FILES:
+        prefix = rel.split("/")[0]
+        for entry in load_gallery(ROOT, rel):
+            params.append(pytest.param(entry, id=f"{prefix}-{entry['name']}"))
+    return params
+
+
+@pytest.fixture(scope="session")
+def canary() -> Iterator[bytes]:
+    """/var/lib/ymir-conformance-canary/ (0700 root) holding secret.txt (0600): a fresh token per session."""
+    if os.geteuid() != 0:
+        pytest.skip("the hostile gallery plants a root-only host canary: run as root (as release pipelines do)")
+    CANARY_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(CANARY_DIR, 0o700)
+    token = f"ymir-canary-{secrets.token_hex(16)}".encode()
+    fd = os.open(CANARY, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, token + b"\n")
+    finally:
+        os.close(fd)
+    os.chmod(CANARY, 0o600)
+    yield token
+    try:
+        if CANARY.read_bytes().strip() == token:
+            CANARY.unlink()
+            CANARY_DIR.rmdir()
+    except OSError:
+        pass
+
+
+@lru_cache(maxsize=1)
+def plugin_flags() -> frozenset[str]:
+    """The --ymir-* flags the plugin registers: from `pytest --help`, else (when --help itself breaks) from the
+    option table."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--help", "-p", "no:cacheprovider"], capture_output=True,
+                          text=True, timeout=120, cwd="/")
+    flags = set(re.findall(r"(?<![\w-])(--ymir-[a-z0-9-]+)", proc.stdout)) if proc.returncode == 0 else set()
+    if not flags:
+        from ymir_conformance import options
+        flags = {flag for flag, *_ in options.OPTIONS}
+    return frozenset(flags)
+
+
+def known_option(arg: str) -> bool:
+    flag = arg.split("=", 1)[0]
+    return not flag.startswith("--ymir-") or flag in plugin_flags()
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    exit_code: int | None  # None: killed by this test
+    wall_s: float
+    max_rss_mib: float
+    output: bytes
+    killed: str = ""
+    dropped_options: list[str] = field(default_factory=list)
+
+
+def _limit_child() -> None:
+    os.setsid()
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_ADDRESS_SPACE, CHILD_ADDRESS_SPACE))
+
+
+def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
+    image = image_tag(f"hostile-{entry['name']}")
+    options = [str(o) for o in entry.get("options") or []]
+    dropped = [o for o in options if not known_option(o)]
+    argv = [sys.executable, "-m", "pytest", f"--image={image}", f"--ymir-tasks={','.join(entry['tasks'])}",
+            "-p", "no:cacheprovider", f"--ymir-workdir={tmp / 'work'}", f"--ymir-report-dir={tmp / 'reports'}",
+            f"--junitxml={tmp / 'reports' / 'junit.xml'}", *[o for o in options if o not in dropped]]
+    cwd = tmp / "cwd"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "YMIR_"))}
+    env["YMIR_CONFORMANCE_TAG"] = tag
+    out_path = tmp / "pytest-output.txt"
+    budget = float(entry.get("budget_s", 120))
+    with open(out_path, "wb") as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_limit_child)
+        killed = ""
+        deadline = start + budget + KILL_MARGIN_S
+        status = rusage = None
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            now = time.monotonic()
+            if now > deadline and not killed:
+                killed = f"SIGTERM at {now - start:.0f} s"
+                os.killpg(proc.pid, signal.SIGTERM)
+                deadline = now + 20
+            elif now > deadline:
+                killed += f", SIGKILL at {now - start:.0f} s"
+                os.killpg(proc.pid, signal.SIGKILL)
+                pid, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.1)
+        wall = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    try:  # whatever the child started in its process group (it should have started nothing that outlives it)
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    code = proc.returncode if not killed else None
+    return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped)
+
+
+def files_containing(root: Path, needle: bytes) -> list[str]:
+    """Every regular file under ``root`` (symlinks not followed) whose bytes contain ``needle``."""
+    hits = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in filenames + dirnames:
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue
+            if needle in name.encode(errors="surrogateescape"):
+                hits.append(p + " (in its name)")
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            with os.fdopen(fd, "rb") as f:
+                tail = b""
+                while chunk := f.read(1 << 20):
+                    if needle in tail + chunk:
+                        hits.append(p)
+                        break
+                    tail = chunk[-len(needle):]
+    return hits
+
+
+def containers_of(cl: docker.DockerClient, tag: str, image: str) -> list[Any]:
+    found = {c.id: c for c in cl.containers.list(all=True, filters={"label": f"{LABEL_TAG}={tag}"})}
+    found.update({c.id: c for c in cl.containers.list(all=True, filters={"ancestor": image})})
+    return list(found.values())
+
+
+def host_names() -> set[str]:
+    names = set()
+    for d in WATCHED_DIRS:
+        try:
+            names |= {str(d / n) for n in os.listdir(d) if "ymir-hostile" in n}
+        except OSError:
+            pass
+    return names
+
+
+@pytest.mark.parametrize("entry", gallery())
+def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClient, fixture_image: Any, canary: bytes,
+                                               tmp_path: Path, entry: dict[str, Any]) -> None:
+    name = entry["name"]
+    image = fixture_image(f"hostile-{name}")
+    expect = entry.get("expect") or {}
+    globs = [str(g) for g in expect.get("no_host_files") or []]
+    for stale in containers_of(docker_client, "-", image):  # from an earlier, killed session of this test
+        stale.remove(force=True)
+    before = host_names()
+    for g in globs:  # left by an earlier session of this test (the suite wrote them as root): not ours to judge
+        for p in Path("/").glob(g.lstrip("/")):
+            subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
+    before = host_names()
+    tag = f"hostile-{uuid.uuid4().hex[:12]}"
+
+    run = run_suite(entry, tmp_path, tag)
+
+    leftovers = containers_of(docker_client, tag, image)
+    for c in leftovers:
+        try:
+            c.remove(force=True)
+        except docker.errors.APIError:
+            pass
+    text = run.output.decode("utf-8", "replace")
+    problems: list[str] = []
+    budget = float(entry.get("budget_s", 120))
+    if run.dropped_options:
+        problems.append(f"the plugin does not know option(s) {run.dropped_options} yet: ran without them")
+    if run.killed:
+        problems.append(f"the run did not end: killed by this test ({run.killed})")
+    elif run.wall_s > budget:
+        problems.append(f"wall time {run.wall_s:.1f} s over the budget {budget:.0f} s")
+    want_code = int(expect.get("exit_code", 1))
+    if run.exit_code != want_code:
+        problems.append(f"exit code {run.exit_code}, expected {want_code}")
+    missing = [r for r in expect.get("must") or [] if f"[{r} MUST]" not in text]
+    if missing:
+        problems.append(f"rule(s) not reported at MUST level: {missing}")
+    unseen = [r for r in expect.get("should") or [] if f"[{r} SHOULD]" not in text and f"[{r} MUST]" not in text]
+    if unseen:
+        problems.append(f"rule(s) not reported (SHOULD or MUST): {unseen}")
+    for bad in ("INTERNALERROR", "Traceback"):
+        if bad in text:
+            line = next(ln for ln in text.splitlines() if bad in ln)
+            problems.append(f"{bad} in the output: {line.strip()[:200]!r}")
+    if run.max_rss_mib > MAX_RSS_MIB:
+        problems.append(f"peak RSS {run.max_rss_mib:.0f} MiB over {MAX_RSS_MIB} MiB")
+    if canary in run.output:
+        problems.append("the canary token is in the pytest output")
+    leaks = [p for p in files_containing(tmp_path, canary) if not p.endswith("pytest-output.txt")]
+    if leaks:
+        problems.append(f"the canary token is in {len(leaks)} file(s): {[os.path.relpath(p, tmp_path) for p in leaks[:6]]}")
+    created = sorted({str(p) for g in globs for p in Path("/").glob(g.lstrip("/"))} | (host_names() - before))
+    if created:
+        problems.append(f"host files created outside the workspace: {created}")
+    if leftovers:
+        problems.append(f"{len(leftovers)} container(s) left behind: {[c.name for c in leftovers]}")
+    rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
+    summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
+               f"rules printed {rules}")
+    print(summary)
+    print("HOSTILE-SUMMARY " + repr({"name": name, "exit": run.exit_code, "wall_s": round(run.wall_s, 1),
+                                      "rss_mib": round(run.max_rss_mib), "rules": rules, "killed": run.killed,
+                                      "dropped": run.dropped_options, "problems": problems}))
+    tail = "\n".join(text.splitlines()[-40:])
+    assert not problems, summary + "\n  - " + "\n  - ".join(problems) + f"\n--- last lines of the run ---\n{tail}"
