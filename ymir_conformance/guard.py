@@ -142,7 +142,7 @@ def _link_problem(name: str, dir_fd: int, where: str) -> UnsafeOutput:
 
 def _open_dir_chain(root: Path, parts: list[str]) -> int:
     """An fd of ``root/parts...``, each component opened with O_NOFOLLOW beneath the previous one."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # the root is the suite's own directory
+    fd = os.open(root, _DIR_FLAGS)  # the root is the suite's own directory; even so, never a link
     try:
         for i, name in enumerate(parts):
             try:

@@ -61,6 +61,8 @@ class ImageInfo:
     templates: dict[tuple[ObjectType, Task], dict[str, Any]]
     violations: list[Violation] = field(default_factory=list)
     files_read: dict[str, str] = field(default_factory=dict)  # container path -> what happened
+    repo_digests: list[str] = field(default_factory=list)  # the engine's RepoDigests (empty for a local build)
+    size_bytes: int | None = None  # the engine's Size of the image
 
     def declared_tasks(self, object_type: ObjectType) -> list[Task]:
         return [t for t in Task if (object_type, t) in self.templates]
@@ -244,7 +246,9 @@ def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_
     img = ensure_image(cl, image)
     cfg = img.attrs.get("Config") or {}
     info = ImageInfo(image=image, image_id=img.id, cmd=list(cfg.get("Cmd") or []),
-                     entrypoint=list(cfg.get("Entrypoint") or []), manifest=None, object_types=[], templates={})
+                     entrypoint=list(cfg.get("Entrypoint") or []), manifest=None, object_types=[], templates={},
+                     repo_digests=[str(d) for d in img.attrs.get("RepoDigests") or []],
+                     size_bytes=int(img.attrs["Size"]) if isinstance(img.attrs.get("Size"), int) else None)
     if not info.cmd and not info.entrypoint:
         info.violations.append(Violation(
             "LC-02", "the image has neither CMD nor ENTRYPOINT, so the platform's `docker run IMG` (no command) "

@@ -82,6 +82,8 @@ class Ledger:
                 "image": name, "image_id": info.image_id, "object_types": [int(t) for t in info.object_types],
                 "declared_tasks": {t.name.lower(): [k.value for k in info.declared_tasks(t)] for t in info.object_types},
                 "manifest": info.manifest,
+                "repo_digests": list(info.repo_digests), "size_bytes": info.size_bytes,
+                "cmd": list(info.cmd), "entrypoint": list(info.entrypoint),
                 "notes": format_notes(info, self.releases),
                 "compatibility": [{"release": str(r), "verdict": str(v), "must": m, "should": s}
                                   for r, v, m, s in self.compatibility(name)],
@@ -111,13 +113,14 @@ def summary_line(rows: list[tuple[str, str, list[str]]]) -> str:
     ok = [r for r, v, _ in rows if v in (Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS)]
     bad = [(r, m) for r, v, m in rows if v == Verdict.NOT_CONFORMANT]
     other = [r for r, v, _ in rows if v in (Verdict.UNTESTED, Verdict.INCOMPLETE)]
-    text = f"compatible with {rel(ok)}"
+    parts = [f"compatible with {rel(ok)}"] if ok else []
     if bad:
         rules = sorted({x.split(" ")[0] for _, m in bad for x in m})
-        text += f", not {rel([r for r, _ in bad])} ({', '.join(rules)})"
+        parts.append(f"{'not' if ok else 'not compatible with'} {rel([r for r, _ in bad])} ({', '.join(rules)})")
+    text = ", ".join(parts)
     if other:
-        text += f"; untested or incomplete on {rel(other)}"
-    return text
+        text += f"{'; ' if text else ''}untested or incomplete on {rel(other)}"
+    return text or "nothing judged"
 
 
 def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def regular_file(root: Path, rel: str) -> tuple[bool, str]:
             return False, f"is a symlink to the absolute path {short(target)}" + platform_follows
         inside = os.path.normpath(os.path.join(os.path.dirname(rel), target))
         if inside == ".." or inside.startswith("../") or inside.startswith("/"):
-            return False, f"is a symlink (to {short(target)}) out of /out/models" + platform_follows
+            return False, f"is a symlink (to {short(target)}) out of its folder" + platform_follows
         try:
             resolved = guard.lstat_beneath(root, inside)
         except UnsafeOutput as exc:

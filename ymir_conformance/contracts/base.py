@@ -256,9 +256,6 @@ class RunView:
         self.release = release
 
     # -- the workspace (/in) that was given ---------------------------------------------------------------
-    def in_path(self, container_path: str) -> Path:
-        return self.outcome.in_dir / container_path.removeprefix("/in/").lstrip("/")
-
     def asset_location(self, container_path: str) -> tuple[Path, str]:
         """(host root, relative path) of an asset: in the asset cache the suite linked /in/assets to (which the
         image could write into), never by following the link."""
@@ -290,9 +287,6 @@ class RunView:
         if not stat.S_ISDIR(st.st_mode):
             return f"is {guard.what_is(st.st_mode)}"
         return out, "tensorboard"
-
-    def out_path(self, container_path: str) -> Path:
-        return self.outcome.out_dir / container_path.removeprefix("/out").lstrip("/")
 
     def _in_yaml(self, name: str) -> dict[str, Any]:
         art = parse_yaml(read_artefact(self.outcome.in_dir, name, f"/in/{name}", guard.CAPS["result-yaml"]))

@@ -90,10 +90,6 @@ def _stages(view: RunView) -> dict[Any, Any] | None:
     return stages if isinstance(stages, dict) and stages else None
 
 
-def _models_dir(view: RunView) -> Path:
-    return view.out_path(MODELS)
-
-
 def _metric_names(release: Release) -> tuple[str, ...]:
     return METRICS_20 if release < R21 else METRICS_21
 
@@ -301,11 +297,12 @@ def _file_entries(view: RunView) -> list[tuple[str, str, str]]:
     return out
 
 
-def _locate(models: Path, stage: str, name: str) -> tuple[str | None, str]:
-    """The relative path under /out/models the platform would use, or None with the reason."""
+def _locate(out_dir: Path, stage: str, name: str) -> tuple[str | None, str]:
+    """The relative path under /out/models the platform would use, or None with the reason (looked up beneath
+    /out, so that /out/models itself being a link is caught too)."""
     tried: list[str] = []
     for rel in ([f"{stage}/{name}"] if stage else []) + [name]:
-        ok, problem = regular_file(models, rel)
+        ok, problem = regular_file(out_dir, f"models/{rel}")
         if ok:
             return rel, ""
         tried.append(f"/out/models/{rel} {problem}")
@@ -315,7 +312,6 @@ def _locate(models: Path, stage: str, name: str) -> tuple[str | None, str]:
 @check("TR-04", "every listed model file exists as a regular file under /out/models, named relatively",
        area=Area.TRAINING, level=Level.MUST, tasks=TRAINING)
 def tr_04(view: RunView) -> Iterator[Violation]:
-    models = _models_dir(view)
     bad: list[Violation] = []
     for where, stage, name in _file_entries(view):
         if os.path.isabs(name):
@@ -331,7 +327,7 @@ def tr_04(view: RunView) -> Iterator[Violation]:
                                  file=RESULT, where=where, found=short(name), expected="a plain relative file name",
                                  fix=FIX_FILES))
             continue
-        rel, problem = _locate(models, stage, name)
+        rel, problem = _locate(view.outcome.out_dir, stage, name)
         if rel is None:
             bad.append(Violation("TR-04", f"the listed file {short(name)} is not a regular file where the platform "
                                  "looks for it, so packing fails and the task fails (160010/160011/169999)",
@@ -355,7 +351,6 @@ def tr_05(view: RunView) -> Iterator[Violation]:
         yield Violation("TR-05", f"attachments is {kind(att)}, not a mapping: the platform rejects the model",
                         file=RESULT, where="attachments", found=described(att), expected="{section: [names]}", fix=fix)
         return
-    root = view.out_path(f"{MODELS}/attachments")
     bad: list[Violation] = []
     for section, names in att.items():
         where = f"attachments.{key_text(section)}"
@@ -372,7 +367,7 @@ def tr_05(view: RunView) -> Iterator[Violation]:
                 bad.append(Violation("TR-05", f"{where}[{i}] is not a relative file name", file=RESULT,
                                      where=f"{where}[{i}]", found=described(n), expected="a file name", fix=fix))
                 continue
-            ok, problem = regular_file(root / section, n)
+            ok, problem = regular_file(view.outcome.out_dir, f"models/attachments/{section}/{n}")
             if not ok:
                 bad.append(Violation("TR-05", f"attachment /out/models/attachments/{section}/{n} {problem}: "
                                      "packing fails and the task fails", file=RESULT, where=f"{where}[{i}]",
@@ -482,22 +477,22 @@ def tr_10(view: RunView) -> Iterator[Violation]:
     elif isinstance(res.get("model"), list) and not res["model"]:
         bad.append(Violation("TR-10", "model lists no files: a model without weights", file=RESULT, where="model",
                              found="[]", expected="the weights and configs", fix=fix_empty))
-    models = _models_dir(view)
+    out_dir = view.outcome.out_dir
     for where, stage, name in _file_entries(view):
         if os.path.isabs(name):
             continue
         for rel in ([f"{stage}/{name}"] if stage else []) + [name]:
             if guard.plain_relpath(rel) is None:
                 break  # TR-04 / TR-07
-            if is_symlink(models, rel):
+            if is_symlink(out_dir, f"models/{rel}"):
                 bad.append(Violation("TR-10", f"/out/models/{rel} is a symlink: the model package stores the link, "
                                      "not the file, so mining/infer get a dangling link", file=f"/out/models/{rel}",
-                                     where=where, found=f"symlink to {short(_readlink(models / rel))}",
+                                     where=where, found=f"symlink to {short(_readlink(out_dir / 'models' / rel))}",
                                      expected="a regular file",
                                      fix="Copy (shutil.copy) the file into /out/models/<stage>/ instead of linking it."))
                 break
             try:
-                if guard.lstat_beneath(models, rel) is not None:
+                if guard.lstat_beneath(out_dir, f"models/{rel}") is not None:
                     break
             except UnsafeOutput:
                 break

@@ -1,101 +1,403 @@
-"""A self-contained HTML certificate (inline CSS and SVG, no external resources) rendered from report.json data."""
+"""A self-contained HTML certificate rendered from report.json data: inline CSS and SVG only, no script, no
+external link, so the file can be archived, mailed and opened offline.
+
+Top to bottom: a banner with the verdict per platform release, then per image its identity, the task runs
+(exit, time, a progress plot with the time budgets, what the run read), the findings grouped by rule (the fix
+once, every location, found/expected, the run's log tail), the rules checked per release with pass counts, and
+how to reproduce the session.
+"""
 from __future__ import annotations
 
 import html
+import shlex
 from typing import Any
 
 from ..audit import counts_line
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#1d2330}
-h1{font-size:1.6rem;margin-bottom:.2rem} h2{margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
-.sub{color:#667} table{border-collapse:collapse;width:100%;margin:.6rem 0} td,th{border:1px solid #dde;
-padding:.3rem .5rem;text-align:left;vertical-align:top;font-size:.9rem} th{background:#f3f5f9}
-.badge{display:inline-block;padding:.15rem .6rem;border-radius:1rem;font-weight:600;font-size:.85rem}
-.conformant{background:#d9f5df;color:#17622b} .conformant-with-warnings{background:#fff4cf;color:#7a5a00}
+*{box-sizing:border-box}
+body{font-family:"DejaVu Sans",system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#eef1f6;color:#1d2330}
+main{max-width:1180px;margin:1.5rem auto;background:#fff;border:1px solid #d5dbe6;border-radius:10px;
+padding:2rem 2.4rem;box-shadow:0 2px 10px rgba(20,30,60,.08)}
+h1{font-size:1.7rem;margin:0 0 .2rem} h2{margin-top:2.2rem;border-bottom:2px solid #dfe4ee;padding-bottom:.3rem}
+h3{margin:1.4rem 0 .4rem} .sub{color:#5d6678;font-size:.9rem}
+table{border-collapse:collapse;width:100%;margin:.6rem 0} td,th{border:1px solid #dde2ec;padding:.35rem .55rem;
+text-align:left;vertical-align:top;font-size:.88rem} th{background:#f3f5f9}
+table.kv th{width:11rem}
+code,pre{font-family:"DejaVu Sans Mono",monospace}
+pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.78rem;white-space:pre-wrap;margin:.3rem 0}
+.banner{display:flex;flex-wrap:wrap;gap:.7rem;margin:1.2rem 0 .6rem}
+.rel{flex:1 1 140px;border-radius:8px;padding:.7rem .9rem;border:2px solid transparent}
+.rel .r{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;opacity:.8}
+.rel .v{font-size:1.25rem;font-weight:700;margin-top:.15rem} .rel .m{font-size:.8rem;margin-top:.2rem}
+.rel.gated{border-color:currentColor}
+.conformant{background:#d9f5df;color:#17622b} .conformant-with-warnings{background:#fff1c2;color:#6d5000}
 .not-conformant{background:#fde0e0;color:#8a1c1c} .incomplete,.untested{background:#e8e8ee;color:#444}
-.MUST{color:#8a1c1c;font-weight:600} .SHOULD{color:#7a5a00;font-weight:600}
-pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.8rem;white-space:pre-wrap}
-details{margin:.3rem 0} summary{cursor:pointer}
+.summary{font-size:1.15rem;font-weight:600;margin:.4rem 0 1rem}
+.pill{display:inline-block;padding:.1rem .55rem;border-radius:1rem;font-weight:600;font-size:.8rem}
+.MUST{color:#8a1c1c;font-weight:700} .SHOULD{color:#7a5a00;font-weight:700}
+tr.bad td.exit{background:#fde0e0;color:#8a1c1c;font-weight:700} tr.ok td.exit{color:#17622b;font-weight:600}
+td.pass{background:#e3f6e7;color:#17622b;text-align:center} td.fail{background:#fde0e0;color:#8a1c1c;
+text-align:center;font-weight:700} td.na{color:#8a92a3;text-align:center} td.ne{background:#eef0f4;text-align:center}
+.rule{border:1px solid #e2c4c4;border-left:6px solid #c53030;border-radius:6px;padding:.6rem .9rem;margin:1rem 0}
+.rule.SHOULDbox{border-color:#ecdcaa;border-left-color:#c79200}
+.fix{background:#eef6ff;border-radius:6px;padding:.45rem .7rem;margin:.4rem 0}
+.loc td{font-size:.82rem}
 """
+
+STATES = {"1": "pending", "2": "running", "3": "done", "4": "error"}
+OBJECT_TYPE_NAMES = {2: "detection", 3: "semantic segmentation", 4: "instance segmentation", 50: "multi-modal"}
+VERDICT_WORDS = {
+    "conformant": "compatible", "conformant with warnings": "compatible, with warnings",
+    "not conformant": "not compatible", "incomplete": "incomplete", "untested": "untested",
+}
 
 
 def _e(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _badge(verdict: str) -> str:
-    return f'<span class="badge {verdict.replace(" ", "-")}">{_e(verdict)}</span>'
+def _cls(verdict: str) -> str:
+    return verdict.replace(" ", "-")
 
 
-def _sparkline(points: list[dict[str, Any]], duration: float) -> str:
-    """Progress over time as an inline SVG (percent parsed from each sampled line 1)."""
-    xs: list[tuple[float, float]] = []
+def _pill(verdict: str) -> str:
+    return f'<span class="pill {_cls(verdict)}">{_e(verdict)}</span>'
+
+
+def _words(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "unknown"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit} ({n:,} bytes)"
+        n = n / 1024  # type: ignore[assignment]
+    return str(n)
+
+
+# --------------------------------------------------------------------------------------------------------
+# The verdict in words
+# --------------------------------------------------------------------------------------------------------
+
+
+def verdict_sentence(compatibility: list[dict[str, Any]]) -> str:
+    """'Compatible with platform 2.4; not compatible with platform 2.5 (MUST rule TR-02 broken).'"""
+    ok = [r["release"] for r in compatibility if r["verdict"] in ("conformant", "conformant with warnings")]
+    bad = [r for r in compatibility if r["verdict"] == "not conformant"]
+    other = [r["release"] for r in compatibility if r["verdict"] in ("incomplete", "untested")]
+    parts = []
+    if ok:
+        parts.append(f"compatible with platform {_words(ok)}")
+    if bad:
+        rules = sorted({m.split(" ")[0] for r in bad for m in r["must"]})
+        broke = f"MUST rule{'s' if len(rules) != 1 else ''} {_words(rules)} broken" if rules else "MUST rules broken"
+        parts.append(f"not compatible with platform {_words([r['release'] for r in bad])} ({broke})")
+    if other:
+        parts.append(f"untested or incomplete on platform {_words(other)}")
+    text = "; ".join(parts) or "nothing was judged"
+    return text[0].upper() + text[1:] + "."
+
+
+def target_release(data: dict[str, Any]) -> str | None:
+    """The release a badge shows: the newest gated release (--ymir-gate), else the newest judged one."""
+    releases = list(data.get("releases", []))
+    gate = [r for r in data.get("settings", {}).get("gate") or [] if r in releases]
+    pool = gate or releases
+    return max(pool, key=lambda r: tuple(int(x) for x in r.split("."))) if pool else None
+
+
+# --------------------------------------------------------------------------------------------------------
+# The progress plot
+# --------------------------------------------------------------------------------------------------------
+
+
+def _progress_points(points: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
+    out = []
     for p in points:
         fields = str(p.get("line", "")).split("\t")
         try:
-            xs.append((float(p["seen_s"]), float(fields[2])))
-        except (IndexError, ValueError, KeyError):
+            out.append((float(p["seen_s"]), max(0.0, min(1.0, float(fields[2]))), fields[3] if len(fields) > 3 else ""))
+        except (IndexError, ValueError, KeyError, TypeError):
             continue
-    if not xs or duration <= 0:
-        return "<em>no parsable progress</em>"
-    w, h = 220, 40
-    pts = " ".join(f"{min(w, t / duration * w):.1f},{h - max(0.0, min(1.0, v)) * h:.1f}" for t, v in xs)
-    return (f'<svg width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" aria-label="progress">'
-            f'<rect width="{w}" height="{h}" fill="#f3f5f9"/><polyline fill="none" stroke="#2b6cb0" '
-            f'stroke-width="1.5" points="{pts}"/></svg>')
+    return out
+
+
+def progress_svg(run: dict[str, Any], budget: dict[str, Any]) -> str:
+    """monitor.txt progress over the run as an inline SVG with axes (seconds, percent), the first-progress
+    and total time budgets as dashed marks (or named at the edge when off the scale), and every sample as a
+    step; a single update still shows as a point and a level line."""
+    xs = _progress_points(run.get("progress") or [])
+    duration = float(run.get("duration_s") or 0.0)
+    if not xs:
+        return "<em>no parsable progress line</em>"
+    w, h, left, right, top, bottom = 300, 120, 34, 10, 8, 22
+    pw, ph = w - left - right, h - top - bottom
+    span = max(duration, xs[-1][0], 0.001) * 1.04
+
+    def x(t: float) -> float:
+        return left + min(1.0, max(0.0, t / span)) * pw
+
+    def y(v: float) -> float:
+        return top + (1.0 - v) * ph
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
+             f'aria-label="progress of run {_e(run.get("id"))}" font-family="DejaVu Sans,sans-serif" font-size="9">',
+             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#f7f9fc" stroke="#c9d1de"/>']
+    for frac in (0.0, 0.5, 1.0):  # y axis: percent
+        yy = y(frac)
+        parts.append(f'<line x1="{left - 3}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" stroke="#e1e6ee"/>'
+                     f'<text x="{left - 5}" y="{yy + 3:.1f}" text-anchor="end" fill="#5d6678">{frac * 100:.0f}%</text>')
+    for frac in (0.0, 0.5, 1.0):  # x axis: seconds
+        t = span * frac
+        parts.append(f'<line x1="{x(t):.1f}" y1="{top + ph}" x2="{x(t):.1f}" y2="{top + ph + 3}" stroke="#5d6678"/>'
+                     f'<text x="{x(t):.1f}" y="{h - 8}" text-anchor="middle" fill="#5d6678">{t:.3g} s</text>')
+    off_scale = []
+    for key, label, colour in (("first_progress_s", "first progress", "#c79200"), ("total_s", "total", "#c53030")):
+        limit = budget.get(key)
+        if not isinstance(limit, (int, float)):
+            continue
+        if limit <= span:
+            parts.append(f'<line x1="{x(limit):.1f}" y1="{top}" x2="{x(limit):.1f}" y2="{top + ph}" stroke="{colour}" '
+                         f'stroke-dasharray="4 3"><title>{label} budget {limit:g} s</title></line>'
+                         f'<text x="{x(limit) - 2:.1f}" y="{top + 9}" text-anchor="end" fill="{colour}">{label}</text>')
+        else:
+            off_scale.append(f"{label} {limit:g} s")
+    if off_scale:
+        parts.append(f'<text x="{left + pw - 3}" y="{top + ph - 4}" text-anchor="end" fill="#8a92a3">budgets '
+                     f'&#8594; {_e(", ".join(off_scale))}</text>')
+    end = max(duration, xs[-1][0])
+    pts = [f"{x(xs[0][0]):.1f},{y(xs[0][1]):.1f}"]
+    for (_, v0, _), (t1, v1, _) in zip(xs, xs[1:]):
+        pts.append(f"{x(t1):.1f},{y(v0):.1f}")
+        pts.append(f"{x(t1):.1f},{y(v1):.1f}")
+    pts.append(f"{x(end):.1f},{y(xs[-1][1]):.1f}")
+    parts.append(f'<polyline fill="none" stroke="#2b6cb0" stroke-width="2" points="{" ".join(pts)}"/>')
+    last_t, last_v, last_state = xs[-1]
+    colour = {"3": "#17622b", "4": "#c53030"}.get(last_state, "#2b6cb0")
+    for t, v, _ in xs[:1] + xs[-1:]:
+        parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
+    parts.append(f'<text x="{left + 4}" y="{top + 10}" fill="#1d2330">last {last_v * 100:.0f}% '
+                 f'{_e(STATES.get(last_state, "state " + last_state))} at {last_t:.3g} s</text></svg>')
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------------------
+
+
+def _banner(data: dict[str, Any]) -> str:
+    gate = set(data.get("settings", {}).get("gate") or [])
+    rows = {r["release"]: r for img in data.get("images", []) for r in img.get("compatibility", [])}
+    out = ['<div class="banner">']
+    for v in data.get("verdicts", []) or [{"release": r, "verdict": "untested"} for r in data.get("releases", [])]:
+        must = sorted({m.split(" ")[0] for img in data.get("images", []) for r in img.get("compatibility", [])
+                       if r["release"] == v["release"] for m in r["must"]})
+        should = sorted({s for img in data.get("images", []) for r in img.get("compatibility", [])
+                         if r["release"] == v["release"] for s in r["should"]})
+        detail = (f"MUST broken: {_e(', '.join(must))}" if must else
+                  f"SHOULD broken: {_e(', '.join(should))}" if should else "")
+        gated = " gated" if v["release"] in gate else ""
+        out.append(f'<div class="rel {_cls(v["verdict"])}{gated}" data-release="{_e(v["release"])}">'
+                   f'<div class="r">platform {_e(v["release"])}{" &middot; gated" if gated else ""}</div>'
+                   f'<div class="v">{_e(VERDICT_WORDS.get(v["verdict"], v["verdict"]))}</div>'
+                   f'<div class="m">{_e(v["verdict"])}{"<br>" + detail if detail else ""}</div></div>')
+    del rows
+    out.append("</div>")
+    return "".join(out)
+
+
+def _identity(img: dict[str, Any]) -> str:
+    tasks = img.get("declared_tasks") or {}
+    declared = "; ".join(f"{ot.replace('_', ' ')}: {_words(list(ts)) or 'none'}" for ot, ts in tasks.items())
+    types = _words([OBJECT_TYPE_NAMES.get(int(t), str(t)) for t in img.get("object_types", [])])
+    digests = img.get("repo_digests")
+    if digests is None:
+        digest = "not recorded"
+    else:
+        digest = "<br>".join(f"<code>{_e(d)}</code>" for d in digests) or "none (a local build, never pushed)"
+    command = " ".join(shlex.quote(a) for a in [*(img.get("entrypoint") or []), *(img.get("cmd") or [])])
+    rows = [("tag", f"<code>{_e(img['image'])}</code>"), ("image id", f"<code>{_e(img.get('image_id'))}</code>"),
+            ("digest", digest), ("size", _e(_size(img.get("size_bytes")))),
+            ("object types", _e(types or "none")), ("declared tasks", _e(declared or "none")),
+            ("start command", f"<code>{_e(command)}</code>" if command else "none (LC-02)")]
+    for note in img.get("notes") or []:
+        rows.append(("note", _e(note)))
+    return '<table class="kv">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def _runs(data: dict[str, Any], image: str) -> str:
+    budget = data.get("settings", {}).get("budget") or {}
+    out = ["<table><tr><th>run</th><th>exit</th><th>time</th><th>progress</th><th>what the run read</th></tr>"]
+    for run in data.get("runs", []):
+        if run.get("image", image) != image:
+            continue
+        rid = _e(run["id"])
+        kind = _e(" ".join(str(run[k]) for k in ("kind", "export_format") if run.get(k)))
+        if "skipped" in run:
+            out.append(f'<tr class="skip"><td>{rid}<br><small>{kind}</small></td><td class="exit">not run</td>'
+                       f'<td colspan=3>{_e(run["skipped"])}</td></tr>')
+            continue
+        failed = bool(run.get("timed_out")) or run.get("exit_code") != 0
+        status = "timed out" if run.get("timed_out") else f"exit {run.get('exit_code')}"
+        if failed:
+            status = "&#10007; " + _e(status)
+        diag = f"<br><small>{_e('; '.join(run['diagnosis']))}</small>" if run.get("diagnosis") else ""
+        timing = run.get("progress_timing") or {}
+        first = timing.get("first_update_s")
+        when = (f"<br><small>first progress {first:.2f} s, {int(timing.get('updates') or 0)} updates</small>"
+                if isinstance(first, (int, float)) else "<br><small>no progress update</small>")
+        inputs = counts_line(run.get("inputs_opened") or {})
+        read = _e(inputs) if inputs else "<em>not recorded</em>"
+        out.append(f'<tr class="{"bad" if failed else "ok"}"><td>{rid}<br><small>{kind}, inputs of '
+                   f'{_e(run.get("inputs_release", ""))}, user {_e(run.get("user", ""))}</small></td>'
+                   f'<td class="exit">{status if failed else _e(status)}{diag}</td>'
+                   f'<td>{float(run.get("duration_s") or 0):.1f} s{when}</td>'
+                   f'<td>{progress_svg(run, budget)}</td><td>{read}</td></tr>')
+    out.append("</table>")
+    return "".join(out)
+
+
+def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]]) -> str:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in data.get("findings", []):
+        if f.get("image") == image:
+            groups.setdefault((f["level"], f["rule"]), []).append(f)
+    if not groups:
+        return "<p>No rule was broken.</p>"
+    titles = {fd["rule"]: fd.get("title", "") for j in data.get("judgements", []) for fd in j["findings"]}
+    out = []
+    for (level, rule), fs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "MUST", kv[0][1])):
+        releases = sorted({r for f in fs for r in f["releases"]}, key=lambda r: tuple(int(x) for x in r.split(".")))
+        out.append(f'<div class="rule {level}box" id="rule-{_e(rule)}"><h3><span class="{level}">{_e(rule)} '
+                   f'{_e(level)}</span> {_e(titles.get(rule, ""))}</h3>'
+                   f'<div class="sub">{len(fs)} location{"s" if len(fs) != 1 else ""}, platform '
+                   f'{_e(_words(releases))}</div>')
+        fixes = list(dict.fromkeys(f["fix"] for f in fs if f.get("fix")))
+        for fix in fixes:
+            out.append(f'<div class="fix"><strong>Fix:</strong> {_e(fix)}</div>')
+        out.append('<table class="loc"><tr><th>run</th><th>where</th><th>what</th><th>found</th><th>expected</th></tr>')
+        for f in fs:
+            where = (f.get("file") or "") + (f":{f['where']}" if f.get("where") else "")
+            lost = f"<br><small>silently lost by the platform: {_e(f['lost'])}</small>" if f.get("lost") is not None else ""
+            out.append(f"<tr><td>{_e(f['run'])}</td><td><code>{_e(where or '-')}</code></td><td>{_e(f['message'])}"
+                       f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
+        out.append("</table>")
+        for run_id in dict.fromkeys(f["run"] for f in fs):
+            tail = (runs.get(run_id) or {}).get("log_tail") or []
+            if tail:
+                log = runs[run_id].get("log_file")
+                out.append(f"<div class=sub>log tail of run {_e(run_id)}"
+                           f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e(chr(10).join(tail))}</pre>")
+        out.append("</div>")
+    return "".join(out)
+
+
+def _catalogue() -> dict[str, tuple[str, Any]]:
+    """rule -> (title, Check) of every rule the suite knows, or {} when the catalogue cannot be loaded."""
+    try:
+        from ..contracts import REGISTRY, load_all
+        from ..image import IMAGE_CHECKS
+
+        load_all()
+        return {c.rule: (c.title, c) for c in [*IMAGE_CHECKS.values(), *REGISTRY.values()]}
+    except Exception:  # noqa: BLE001 - the certificate still renders from the data alone
+        return {}
+
+
+def _rules_checked(data: dict[str, Any], image: str) -> str:
+    releases = list(data.get("releases", []))
+    status: dict[tuple[str, str], set[str]] = {}
+    titles: dict[str, str] = {}
+    for j in data.get("judgements", []):
+        if j["image"] != image:
+            continue
+        for f in j["findings"]:
+            status.setdefault((f["rule"], j["release"]), set()).add(f["status"])
+            titles.setdefault(f["rule"], f.get("title", ""))
+    catalogue = _catalogue()
+    rules = list(dict.fromkeys([*catalogue, *sorted(titles)]))
+    counts = {r: {"pass": 0, "fail": 0, "n/a": 0, "not evaluated": 0} for r in releases}
+    body = []
+    for rule in rules:
+        cells = []
+        for rel in releases:
+            st = status.get((rule, rel), set())
+            if "failed" in st:
+                word, css = "fail", "fail"
+            elif "passed" in st:
+                word, css = "pass", "pass"
+            elif "not-evaluated" in st:
+                word, css = "not evaluated", "ne"
+            else:
+                word, css = "n/a", "na"
+            counts[rel][word] += 1
+            cells.append(f'<td class="{css}">{word}</td>')
+        title = titles.get(rule) or (catalogue[rule][0] if rule in catalogue else "")
+        body.append(f"<tr><td><code>{_e(rule)}</code></td><td>{_e(title)}</td>{''.join(cells)}</tr>")
+    head = "".join(f"<th>platform {_e(r)}</th>" for r in releases)
+    total = "".join(f"<td><strong>{c['pass']} passed</strong>, {c['fail']} failed, {c['not evaluated']} not "
+                    f"evaluated, {c['n/a']} n/a</td>" for c in counts.values())
+    return (f"<table><tr><th>rule</th><th>what it checks</th>{head}</tr><tr><td colspan=2><strong>total "
+            f"({len(rules)} rules)</strong></td>{total}</tr>{''.join(body)}</table>")
+
+
+def reproduce_command(data: dict[str, Any]) -> str:
+    """The command of the session as recorded (``command``), else one rebuilt from its settings."""
+    cmd = data.get("command")
+    if isinstance(cmd, list) and cmd:
+        return " ".join(shlex.quote(str(a)) for a in cmd)
+    s = data.get("settings", {})
+    args = ["pytest", *(f"--image={img['image']}" for img in data.get("images", [])),
+            f"--ymir-profile={s.get('profile')}", f"--ymir-seed={s.get('seed')}",
+            f"--ymir-platform={','.join(data.get('releases', []))}"]
+    if s.get("gpu_ids"):
+        args.append(f"--ymir-gpus={','.join(s['gpu_ids'])}")
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def render_certificate(data: dict[str, Any]) -> str:
     tool = data.get("tool", {})
     settings = data.get("settings", {})
-    out = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ymir-conformance certificate</title>"
-           f"<style>{CSS}</style></head><body>"]
+    runs = {r["id"]: r for r in data.get("runs", [])}
+    images = data.get("images", [])
+    out = ['<!doctype html><html lang=en><head><meta charset=utf-8><title>YMIR executor conformance certificate'
+           f'{": " + _e(images[0]["image"]) if len(images) == 1 else ""}</title><style>{CSS}</style></head>'
+           '<body><main>']
     out.append("<h1>YMIR executor conformance certificate</h1>")
     out.append(f'<p class="sub">{_e(tool.get("name"))} {_e(tool.get("version"))} &middot; generated '
                f'{_e(data.get("generated_at"))} &middot; profile {_e(settings.get("profile"))} &middot; seed '
                f'{_e(settings.get("seed"))} &middot; user {_e(settings.get("user"))} &middot; '
                f'{"GPUs " + _e(",".join(settings.get("gpu_ids", []))) if settings.get("gpu_ids") else "CPU mode"}'
-               f' &middot; platform releases {_e(", ".join(data.get("releases", [])))}</p>')
-    for img in data.get("images", []):
-        out.append(f"<h2>{_e(img['image'])}</h2>")
-        out.append(f"<p>image id <code>{_e(img['image_id'])}</code>; object types "
-                   f"{_e(img['object_types'])}; declared tasks {_e(img['declared_tasks'])}</p>")
-        out.append(f"<p><strong>{_e(img['summary'])}</strong></p>")
+               f' &middot; {_e(data.get("container_runs"))} container runs</p>')
+    out.append(_banner(data))
+    for img in images:
+        out.append(f'<p class="summary">{_e(img["image"])}: {_e(verdict_sentence(img.get("compatibility", [])))}</p>')
+    for img in images:
+        name = img["image"]
+        out.append(f"<h2>{_e(name)}</h2><h3>Image</h3>{_identity(img)}")
         out.append("<table><tr><th>platform release</th><th>verdict</th><th>MUST broken</th><th>SHOULD broken</th></tr>")
-        for row in img["compatibility"]:
-            out.append(f"<tr><td>{_e(row['release'])}</td><td>{_badge(row['verdict'])}</td>"
+        for row in img.get("compatibility", []):
+            out.append(f"<tr><td>{_e(row['release'])}</td><td>{_pill(row['verdict'])}</td>"
                        f"<td>{_e(', '.join(row['must'])) or '&ndash;'}</td>"
                        f"<td>{_e(', '.join(row['should'])) or '&ndash;'}</td></tr>")
         out.append("</table>")
-    out.append("<h2>Task runs</h2><table><tr><th>run</th><th>result</th><th>time</th><th>progress</th>"
-               "<th>command</th></tr>")
-    for run in data.get("runs", []):
-        if "skipped" in run:
-            out.append(f"<tr><td>{_e(run['id'])}</td><td colspan=4>not run: {_e(run['skipped'])}</td></tr>")
-            continue
-        status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
-        diag = f"<br><em>{_e('; '.join(run['diagnosis']))}</em>" if run.get("diagnosis") else ""
-        tail = _e("\n".join(run.get("log_tail", [])))
-        inputs = counts_line(run.get("inputs_opened") or {})
-        if inputs:
-            diag += f"<br><small>inputs opened: {_e(inputs)}</small>"
-        out.append(f"<tr><td>{_e(run['id'])}</td><td>{_e(status)}{diag}</td><td>{run['duration_s']:.1f} s</td>"
-                   f"<td>{_sparkline(run.get('progress', []), run['duration_s'])}</td>"
-                   f"<td><details><summary>docker run &hellip;</summary><pre>{_e(' '.join(run.get('argv', [])))}"
-                   f"</pre><pre>{tail}</pre></details></td></tr>")
-    out.append("</table><h2>Findings</h2>")
-    for j in data.get("judgements", []):
-        failed = [f for f in j["findings"] if f["status"] == "failed"]
-        if not failed:
-            continue
-        out.append(f"<h3>{_e(j['subject'])} &middot; {_e(j['area'])} &middot; platform {_e(j['release'])}</h3><ul>")
-        for f in failed:
-            for v in f["violations"]:
-                out.append(f"<li><span class=\"{_e(v.get('level'))}\">{_e(v['rule'])} {_e(v.get('level'))}</span> "
-                           f"{_e(v['message'])}" + (f"<br><small>at {_e(v.get('file', ''))}"
-                           f"{':' + _e(v['where']) if v.get('where') else ''}</small>" if v.get('file') else "")
-                           + (f"<br><small>fix: {_e(v['fix'])}</small>" if v.get("fix") else "") + "</li>")
-        out.append("</ul>")
-    out.append(f"<p class=sub>container runs: {_e(data.get('container_runs'))}</p></body></html>")
+        out.append(f"<h3>Task runs</h3>{_runs(data, name)}")
+        out.append(f"<h3>Findings</h3>{_findings(data, name, runs)}")
+        out.append(f"<h3>Rules checked</h3>{_rules_checked(data, name)}")
+    budget = settings.get("budget") or {}
+    out.append("<h2>How to reproduce</h2><p>With the same image id in the local engine (nothing is pulled), this "
+               f"command generates the same synthetic data (seed {_e(settings.get('seed'))}) and runs the same "
+               f"containers:</p><pre>{_e(reproduce_command(data))}</pre>"
+               f'<p class="sub">time budgets: total {_e(budget.get("total_s"))} s, first progress '
+               f'{_e(budget.get("first_progress_s"))} s, heartbeat {_e(budget.get("heartbeat_s"))} s; '
+               f'exit status {_e(data.get("exit_status"))}</p>')
+    out.append("</main></body></html>")
     return "\n".join(out)
