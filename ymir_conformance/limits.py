@@ -13,7 +13,10 @@ it. The suite runs every container contained (``--ymir-limits=on``, the default)
   machines. Equal swap: the limit is on what the image uses, not on how much it can push to swap;
 * the ``json-file`` log driver with ``max-size`` (:data:`DEFAULT_LOG_BYTES`) and ``max-file=1``: the engine's
   own copy of the log (under /var/lib/docker) stays bounded; the suite's copy in /out is capped by the runner;
-* ``--security-opt=no-new-privileges``: no setuid escalation inside the container.
+* ``--security-opt=no-new-privileges``: no setuid escalation inside the container;
+* ``disk`` (:data:`DEFAULT_DISK_BYTES`, no docker flag: bind mounts have no quota): the runner watches the free
+  space of the workspace's filesystem and stops a run that has used more than this much of it (or that leaves
+  less than :data:`MIN_FREE_BYTES` free), so an image cannot fill the host's disk through /out.
 
 The suite never runs a container privileged, nor with the host's network, pid or ipc namespace, with or without
 limits. ``--ymir-limits=off`` reproduces the platform's unlimited run exactly (none of these flags);
@@ -41,7 +44,9 @@ GiB = 1024 * MiB
 DEFAULT_PIDS = 4096
 MAX_DEFAULT_MEMORY = 8 * GiB
 DEFAULT_LOG_BYTES = 16 * MiB
+DEFAULT_DISK_BYTES = 10 * GiB  # the most a run may add to the workspace's filesystem (watched, not a docker flag)
 DEFAULT_EXIT_GRACE_S = 30.0  # a done run (monitor 100% + result files) that has not exited by then is stopped
+MIN_FREE_BYTES = 256 * MiB  # a run is stopped when the workspace's filesystem gets this close to full
 MIN_MEMORY = 6 * MiB  # the engine refuses less ("Minimum memory limit allowed is 6MB")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -89,11 +94,12 @@ class Limits:
     memory_bytes: int | None = field(default_factory=lambda: default_memory_bytes())  # None: no memory limit
     log_max_bytes: int | None = DEFAULT_LOG_BYTES
     no_new_privileges: bool = True
+    disk_bytes: int | None = DEFAULT_DISK_BYTES  # watched by the runner (statvfs of /out's filesystem)
 
     @property
     def off(self) -> bool:
         return self.pids is None and self.memory_bytes is None and self.log_max_bytes is None \
-            and not self.no_new_privileges
+            and not self.no_new_privileges and self.disk_bytes is None
 
     def describe(self) -> str:
         """As ``--ymir-limits`` takes it: ``off`` or ``pids=4096,memory=8g,log=16m``."""
@@ -103,11 +109,13 @@ class Limits:
             f"pids={self.pids if self.pids is not None else 'off'}",
             f"memory={docker_size(self.memory_bytes) if self.memory_bytes is not None else 'off'}",
             f"log={docker_size(self.log_max_bytes) if self.log_max_bytes is not None else 'off'}",
+            f"disk={docker_size(self.disk_bytes) if self.disk_bytes is not None else 'off'}",
         ])
 
     def to_json(self) -> dict[str, Any]:
         return {"pids": self.pids, "memory": docker_size(self.memory_bytes) if self.memory_bytes else None,
                 "log": docker_size(self.log_max_bytes) if self.log_max_bytes else None,
+                "disk": docker_size(self.disk_bytes) if self.disk_bytes else None,
                 "no_new_privileges": self.no_new_privileges}
 
     def create_kwargs(self) -> dict[str, Any]:
@@ -143,7 +151,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-NO_LIMITS = Limits(pids=None, memory_bytes=None, log_max_bytes=None, no_new_privileges=False)
+NO_LIMITS = Limits(pids=None, memory_bytes=None, log_max_bytes=None, no_new_privileges=False, disk_bytes=None)
 
 
 def parse_limits(value: str | None, where: str, base: Limits = DEFAULT_LIMITS) -> Limits:
@@ -182,9 +190,14 @@ def parse_limits(value: str | None, where: str, base: Limits = DEFAULT_LIMITS) -
                 raise SettingsError(f"{where}: log={raw!r} is below 64k; the engine's log file needs room for "
                                     "at least a few lines")
             changes["log_max_bytes"] = n
+        elif key == "disk":
+            n = None if disabled else parse_size(raw, where, "disk")
+            if n is not None and n < 16 * MiB:
+                raise SettingsError(f"{where}: disk={raw!r} is below 16m; a training writes its model there")
+            changes["disk_bytes"] = n
         else:
-            raise SettingsError(f"{where}: unknown limit {key!r}; the keys are pids, memory and log (e.g. "
-                                "pids=4096,memory=8g,log=16m), or use on / off")
+            raise SettingsError(f"{where}: unknown limit {key!r}; the keys are pids, memory, log and disk (e.g. "
+                                "pids=4096,memory=8g,log=16m,disk=10g), or use on / off")
     return replace(base, **changes)
 
 

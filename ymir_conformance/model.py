@@ -127,6 +127,8 @@ class RunOutcome:
     oom_killed: bool = False  # the kernel's OOM killer killed a process of the container (memory limit)
     hit_pids_limit: bool = False  # the pids cgroup refused at least one fork/clone
     flood_stopped: bool = False  # stopped by the suite after an endless stdout/stderr flood (LC-13)
+    disk_stopped: bool = False  # stopped by the suite: it used more disk than the disk limit (LC-15)
+    disk_used_bytes: int = 0
     pids_peak: int | None = None  # the most tasks (processes + threads) seen at once, when measurable
     memory_peak_bytes: int | None = None
     log_bytes: int | None = None  # stdout+stderr bytes the container produced (None: not measured)
@@ -159,7 +161,7 @@ class RunOutcome:
     @property
     def hit_limit(self) -> bool:
         """It ran into the suite's pids or memory limit (LC-11 / LC-12), or was stopped for flooding (LC-13)."""
-        return self.oom_killed or self.hit_pids_limit or self.flood_stopped
+        return self.oom_killed or self.hit_pids_limit or self.flood_stopped or self.disk_stopped
 
     @property
     def work_s(self) -> float:

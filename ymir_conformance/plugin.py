@@ -438,6 +438,7 @@ class YmirSession:
         merged = merge_reports(parts)
         if self.lost_container_runs:  # a copy: merge_reports returns a single part as it is
             merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.lost_container_runs}
+        merged = {**merged, "command": ["pytest", *map(str, self.config.invocation_params.args)]}  # to reproduce
         return finish(merged)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -35,7 +35,7 @@ from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from . import guard
 from .errors import DockerUnavailable, ImageNotFound, UnsafeOutput
-from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, CgroupProbe, Limits
+from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, MIN_FREE_BYTES, CgroupProbe, Limits
 from .model import ProgressSample, TaskShape
 from .owner import Owner, Probe, engine_time, gone
 from .progress import MonitorSampler, parse_record
@@ -109,6 +109,13 @@ class ContainerSpec:
     labels: dict[str, str] = field(default_factory=dict)
     extra_mounts: tuple[tuple[Path, str, str], ...] = ()  # (host path, container path, mode)
     limits: Limits = DEFAULT_LIMITS  # the suite's containment (limits.py); NO_LIMITS = the platform's exact run
+    transfer: str = "bind"  # "archive": /in and /out travel in volumes over the API (transfer.py)
+
+    def archive_mounts(self) -> list[Any]:
+        """--ymir-transfer=archive: the named volumes standing for /in, /out and the extra mounts."""
+        from .transfer import volume_mounts
+
+        return volume_mounts(self.name, self.in_dir, self.out_dir, self.extra_mounts)
 
     def volumes(self) -> dict[str, dict[str, str]]:
         vols = {str(self.in_dir): {"bind": "/in", "mode": "ro"}, str(self.out_dir): {"bind": "/out", "mode": "rw"}}
@@ -128,10 +135,15 @@ class ContainerSpec:
             "command": None,  # LC-02: the image's own CMD/ENTRYPOINT must start the task
             "name": self.name,
             "labels": dict(self.labels),
-            "volumes": self.volumes(),
             "shm_size": self.shm_size,
             "detach": True,
         }
+        if self.transfer == "archive":
+            from .transfer import docker_mounts
+
+            kwargs["mounts"] = docker_mounts(self.archive_mounts())
+        else:
+            kwargs["volumes"] = self.volumes()
         if self.user is not None:
             kwargs["user"] = self.user
         if not self.network:
@@ -144,9 +156,14 @@ class ContainerSpec:
 
     def argv(self) -> list[str]:
         """The equivalent ``docker run`` command line, for reports and for reproducing a run by hand."""
-        argv = ["docker", "run", "--rm", f"-v{self.in_dir}:/in:ro", f"-v{self.out_dir}:/out"]
-        for host, cpath, mode in self.extra_mounts:
-            argv.append(f"-v{host}:{cpath}:{mode}")
+        argv = ["docker", "run", "--rm"]
+        if self.transfer == "archive":  # volumes filled with put_archive (transfer.py)
+            argv += [f"--mount=type=volume,src={m.volume},dst={m.target}" + (",readonly" if m.read_only else "")
+                     for m in self.archive_mounts()]
+        else:
+            argv += [f"-v{self.in_dir}:/in:ro", f"-v{self.out_dir}:/out"]
+            for host, cpath, mode in self.extra_mounts:
+                argv.append(f"-v{host}:{cpath}:{mode}")
         if self.user is not None:
             argv += ["--user", self.user]
         if self.gpu_ids:
@@ -174,18 +191,23 @@ class ContainerResult:
     log_bytes_dropped: int = 0  # beyond LOG_CAP_BYTES: counted, not written
     never_exited: bool = False  # done (monitor 100% + result files) but still running after the exit grace
     flood_stopped: bool = False  # stopped by the suite after FLOOD_STOP_BYTES of output beyond the log cap
+    disk_stopped: bool = False  # stopped: it used more of the workspace's filesystem than the disk limit
+    disk_used_bytes: int = 0  # the most of the workspace's filesystem the run was seen to use
     done_s: float | None = None  # seconds after start when it was seen done
+    transfer: dict[str, Any] = field(default_factory=dict)  # archive transfer: timings, sizes, refusals, digests
 
 
-def client(timeout: int = 120) -> docker.DockerClient:
-    """A Docker client, or a :class:`DockerUnavailable` error that says how to get an engine."""
+def client(timeout: int = 120, base_url: str | None = None) -> docker.DockerClient:
+    """A Docker client (``base_url``, else DOCKER_HOST / the default socket), or a :class:`DockerUnavailable`
+    error that says how to get an engine."""
     try:
-        c = docker.from_env(timeout=timeout)
+        c = (docker.DockerClient(base_url=base_url, timeout=timeout, use_ssh_client=base_url.startswith("ssh://"))
+             if base_url else docker.from_env(timeout=timeout))
         c.ping()
         return c
     except Exception as exc:
         raise DockerUnavailable(
-            f"no Docker engine answers ({exc}). Run scripts/bootstrap (it installs Debian's docker.io and "
+            f"no Docker engine answers{' at ' + base_url if base_url else ''} ({exc}). Run scripts/bootstrap (it installs Debian's docker.io and "
             "starts dockerd), or point DOCKER_HOST at a running engine."
         ) from None
 
@@ -319,6 +341,16 @@ def looks_done(monitor_raw: str | None, out_dir: Path, done_files: tuple[str, ..
     return True
 
 
+def _looks_done_remote(monitor_raw: str | None, transfer: Any, done_files: tuple[str, ...]) -> bool:
+    """:func:`looks_done` for archive transfer: the result files are looked up over the API."""
+    if not done_files or not monitor_raw:
+        return False
+    record = parse_record(monitor_raw)
+    if record is None or not (record[2] == 3 or (record[1] >= 1.0 and record[2] != 4)):
+        return False
+    return all(transfer.is_regular(rel) for rel in done_files)
+
+
 def _kill_quietly(container: Any) -> None:
     try:
         container.kill()
@@ -345,6 +377,39 @@ def _oom_killed(container: Any) -> bool:
 def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float, keep: bool = False,
                   sample_interval_s: float = 0.01, done_files: tuple[str, ...] = (),
                   exit_grace_s: float = DEFAULT_EXIT_GRACE_S, poll_s: float = 0.1) -> ContainerResult:
+    """Run one task container (see :func:`_run_container`); with ``spec.transfer == "archive"`` /in is shipped
+    into volumes first and /out fetched back through the guarded extractor afterwards (transfer.py)."""
+    if spec.transfer != "archive":
+        return _run_container(cl, spec, timeout_s, keep, sample_interval_s, done_files, exit_grace_s, poll_s)
+    from .transfer import ArchiveTransfer, TransferError
+
+    t = ArchiveTransfer(cl, spec.image, spec.name, spec.archive_mounts(), spec.labels)
+    try:
+        try:
+            t.ship()
+        except TransferError as exc:
+            with open(spec.out_dir / "ymir-executor-out.log", "a") as log:
+                log.write(f"[ymir-conformance] {exc}\n")
+            return ContainerResult(None, False, 0.0, [], start_error=str(exc))
+        result = _run_container(cl, spec, timeout_s, keep, sample_interval_s, done_files, exit_grace_s, poll_s,
+                                transfer=t)
+        t.fetch(spec.out_dir / "ymir-executor-out.log")
+        f = t.fetched
+        result.transfer = {
+            "mode": "archive", **t.timings, "shipped_bytes": t.shipped_bytes,
+            "fetched": None if f is None else {"files": f.files, "dirs": f.dirs, "links": f.links, "bytes": f.bytes},
+            "refused": t.notes[:50], "asset_cache_digests": list(t.asset_digests) if t.asset_digests else None,
+            "volumes": [m.volume for m in t.mounts],
+        }
+        return result
+    finally:
+        t.cleanup()
+
+
+def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float, keep: bool = False,
+                   sample_interval_s: float = 0.01, done_files: tuple[str, ...] = (),
+                   exit_grace_s: float = DEFAULT_EXIT_GRACE_S, poll_s: float = 0.1,
+                   transfer: Any = None) -> ContainerResult:
     """Run one task container to completion (or the timeout), always removing it unless ``keep``.
 
     ``done_files`` (see :func:`result_files`): once monitor.txt says 100% / DONE and these files exist, the
@@ -354,7 +419,11 @@ def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float
     log_path = spec.out_dir / "ymir-executor-out.log"
     # Opened before start and written through the fd: an image cannot redirect our writes with a symlink.
     log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-    sampler = MonitorSampler(spec.out_dir / "monitor.txt", interval_s=sample_interval_s)
+    sampler: Any = MonitorSampler(spec.out_dir / "monitor.txt", interval_s=sample_interval_s)
+    if transfer is not None:  # monitor.txt is in a volume on the engine: sampled over the API
+        from .transfer import RemoteMonitorSampler
+
+        sampler = RemoteMonitorSampler(transfer)
     container: Any = None
     start = time.monotonic()
     try:
@@ -370,16 +439,24 @@ def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float
             return ContainerResult(None, False, time.monotonic() - start, sampler.stop(), start_error=msg)
         pump.start()
         waiter = _Waiter(container)
-        probe = CgroupProbe(container.id, _init_pid(container))
+        # archive transfer: the engine may be on another host, where its pid means nothing here
+        probe = CgroupProbe(container.id, _init_pid(container) if transfer is None else None)
         probe.sample()
         timed_out = never_exited = False
         done_at: float | None = None
         deadline = start + timeout_s
         limit_at: float | None = None
+        disk = _DiskWatch(spec.out_dir, spec.limits.disk_bytes)
         while not waiter.finished.wait(poll_s):
             probe.sample()
             now = time.monotonic()
-            if done_at is None and looks_done(sampler.latest, spec.out_dir, done_files):
+            if disk.exceeded():
+                note = f"stopped: it {disk.why()}"
+                _kill_quietly(container)
+                os.write(log_fd, f"\n[ymir-conformance] {note}\n".encode())
+                break
+            if done_at is None and (looks_done(sampler.latest, spec.out_dir, done_files) if transfer is None
+                                    else _looks_done_remote(sampler.latest, transfer, done_files)):
                 done_at = now
             if limit_at is None and (probe.pids_max_events > 0 or pump.dropped > FLOOD_STOP_BYTES):
                 limit_at = now
@@ -412,12 +489,46 @@ def run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: float
             hit_pids_limit=probe.pids_max_events > 0, pids_peak=probe.pids_peak,
             memory_peak_bytes=probe.memory_peak, log_bytes=pump.seen, log_bytes_dropped=pump.dropped,
             never_exited=never_exited, done_s=None if done_at is None else done_at - start,
-            flood_stopped=limit_at is not None and probe.pids_max_events == 0)
+            flood_stopped=limit_at is not None and probe.pids_max_events == 0, disk_stopped=disk.stopped,
+            disk_used_bytes=disk.used)
     finally:
         sampler.stop()
         os.close(log_fd)
         if container is not None and not keep:
             remove_quietly(container)
+
+
+class _DiskWatch:
+    """How much of the workspace's filesystem a run has used (free space at start minus now, via statvfs: cheap,
+    no walk of what the image wrote), against the disk limit and a floor of free space."""
+
+    def __init__(self, path: Path, limit: int | None) -> None:
+        self.path, self.limit = path, limit
+        self.start = self._free()
+        self.used = 0
+        self.stopped = False
+        self.free = self.start
+
+    def _free(self) -> int:
+        try:
+            st = os.statvfs(self.path)
+        except OSError:
+            return -1
+        return st.f_bavail * st.f_frsize
+
+    def exceeded(self) -> bool:
+        if self.limit is None or self.start < 0:
+            return False
+        self.free = self._free()
+        self.used = max(self.used, self.start - self.free)
+        self.stopped = self.used > self.limit or 0 <= self.free < MIN_FREE_BYTES
+        return self.stopped
+
+    def why(self) -> str:
+        if self.used > (self.limit or 0):
+            return (f"used {guard.human(self.used)} of the workspace's disk, over the suite's disk limit of "
+                    f"{guard.human(self.limit or 0)}")
+        return f"left only {guard.human(self.free)} free on the workspace's disk"
 
 
 def remove_quietly(container: Any) -> None:

@@ -29,7 +29,7 @@ from .platform import Release, describe
 from .runner import LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container, run_labels, shm_size_for
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
-                        own_out, prepare_out, tree_digest)
+                        own_tree, prepare_out, tree_digest)
 
 KIND_SHAPES: dict[str, TaskShape] = {
     "training": TRAINING, "retraining": TRAINING, "infer": INFER, "infer-nonbest": INFER,
@@ -458,7 +458,9 @@ class Conductor:
             labels=run_labels(self.session_id, spec.id), limits=s.limits, extra_mounts=mounts,
         )
         if spec.release < Release(2, 0) and user != "0:0":
-            own_out(out_dir, user)  # 1.1 does no chmod -R 777: /out belongs to the uid it runs containers as
+            own_tree(out_dir, user)  # 1.1 does no chmod -R 777: /out belongs to the uid it runs containers as
+        if ws.asset_cache is not None and user != "0:0":
+            own_tree(ws.asset_cache, user)  # the platform's uid made the cache and is the container's --user
         digest_before = tree_digest(ws.in_dir)
         cache_before = tree_digest(ws.asset_cache) if ws.asset_cache is not None else ""
         watch = audit.watch_inputs(ws.in_dir, ws.asset_cache)  # what the image opens under /in (IN-11..13, LC-04)
@@ -482,6 +484,7 @@ class Conductor:
             budget_heartbeat_s=s.budget.heartbeat_s,
             limits={} if cspec.limits.off else cspec.limits.to_json(), oom_killed=result.oom_killed,
             hit_pids_limit=result.hit_pids_limit, pids_peak=result.pids_peak, flood_stopped=result.flood_stopped,
+            disk_stopped=result.disk_stopped, disk_used_bytes=result.disk_used_bytes,
             memory_peak_bytes=result.memory_peak_bytes, log_bytes=result.log_bytes,
             log_bytes_dropped=result.log_bytes_dropped, log_cap_bytes=LOG_CAP_BYTES,
             never_exited=result.never_exited, done_s=result.done_s, exit_grace_s=s.exit_grace_s,

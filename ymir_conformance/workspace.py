@@ -129,7 +129,7 @@ def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = Non
     The executor log is created after the ``chmod -R 777``, so it is 0644 as on the platform: a non-root image
     cannot write to it directly (its stdout and stderr go there). ``chmod=False`` (1.1): no ``chmod -R 777`` at
     all; /out then belongs to the uid the platform runs as, which is also the container's ``--user``
-    (:func:`own_out`).
+    (:func:`own_tree`).
     """
     (out_dir / "models").mkdir(parents=True, exist_ok=True)
     log = out_dir / "ymir-executor-out.log"
@@ -149,12 +149,13 @@ def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = Non
     os.chmod(log, 0o644)
 
 
-def own_out(out_dir: Path, user: str) -> None:
-    """Give /out to ``uid:gid`` (1.1): the platform process created it and passes its own uid as ``--user``."""
+def own_tree(root: Path, user: str) -> None:
+    """Give a folder the platform made to ``uid:gid``: the platform process creates /out (1.1, no chmod) and the
+    asset cache (2.x) as the uid it also passes as ``--user``, so the container may write there."""
     uid, gid = (int(x) for x in user.split(":"))
-    for rel, st in [("", os.lstat(out_dir)), *guard.walk(out_dir)]:
+    for rel, st in [("", os.lstat(root)), *guard.walk(root)]:
         if (st.st_uid, st.st_gid) != (uid, gid):
-            os.chown(out_dir / rel if rel else out_dir, uid, gid, follow_symlinks=False)
+            os.chown(root / rel if rel else root, uid, gid, follow_symlinks=False)
 
 
 def cache_assets(in_dir: Path, cache: Path, decoys: list[datasets.Scene]) -> None:

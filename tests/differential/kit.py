@@ -1,13 +1,16 @@
 """Driving the platform oracle (oracle.py in a platform venv) and comparing file trees, with the allow-list."""
 from __future__ import annotations
 
+import atexit
 import fnmatch
 import json
 import os
 import re
+import select
 import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,34 +30,88 @@ def venv_python(release: str) -> Path:
 
 
 class Oracle:
-    """One platform release's own code, run as a subprocess (JSON in, JSON out)."""
+    """One platform release's own code in a long-lived subprocess (``oracle.py --serve``: a JSON line in, a JSON
+    line out), started on first use and restarted if it dies: the platform's imports cost about a second."""
+
+    TIMEOUT_S = 300
 
     def __init__(self, release: str) -> None:
         self.release = release
         self.python = venv_python(release)
         major_minor = tuple(int(p) for p in release.split(".")[:2])
         self.legacy = major_minor < (2, 0)
+        self._proc: subprocess.Popen[str] | None = None
+        self._stderr: Any = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._stderr = tempfile.TemporaryFile(mode="w+")
+            self._proc = subprocess.Popen([str(self.python), str(ORACLE), "--serve"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1,
+                                          env={**os.environ, "PYTHONPATH": "", "PYTHONWARNINGS": "ignore"})
+        return self._proc
+
+    def _stderr_tail(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return str(self._stderr.read())[-3000:]
+
+    def close(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
 
     def call(self, op: str, **req: Any) -> dict[str, Any]:
-        proc = subprocess.run([str(self.python), str(ORACLE)], input=json.dumps({"op": op, **req}),
-                              capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "PYTHONPATH": "", "PYTHONWARNINGS": "ignore"})
-        if proc.returncode != 0 or not proc.stdout.strip():
-            raise AssertionError(f"oracle {self.release} {op} died (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
-        reply: dict[str, Any] = json.loads(proc.stdout)
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        if self._stderr is not None:  # keep only this call's platform log for the error message
+            self._stderr.seek(0)
+            self._stderr.truncate()
+        try:
+            proc.stdin.write(json.dumps({"op": op, **req}) + "\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], self.TIMEOUT_S)
+            line = proc.stdout.readline() if ready else ""
+        except BrokenPipeError:
+            line = ""
+        if not line.strip():
+            rc = proc.poll()
+            if rc is None:
+                proc.kill()
+            self._proc = None
+            raise AssertionError(f"oracle {self.release} {op} died or hung (rc {rc}):\n{self._stderr_tail()}")
+        reply: dict[str, Any] = json.loads(line)
         if not reply.get("ok"):
             raise AssertionError(f"oracle {self.release} {op} failed: {reply.get('error')}\n{reply.get('traceback', '')}")
         return reply
 
 
+_ORACLES: dict[str, Oracle] = {}
+
+
+@atexit.register
+def _close_oracles() -> None:
+    for oracle in _ORACLES.values():
+        oracle.close()
+
+
 def get_oracle(release: str) -> Oracle:
-    """The oracle for ``release``; a missing venv fails with YMIR_REQUIRE_ORACLE=1 and skips otherwise."""
+    """The oracle for ``release`` (one per process); a missing venv fails with YMIR_REQUIRE_ORACLE=1 and skips
+    otherwise."""
     if not venv_python(release).exists() or not (venv_python(release).parents[1] / ".ymir-oracle-ok").exists():
         msg = f"no platform venv for ymir-cmd {release}: run scripts/platform-venv {release}"
         if REQUIRE_ORACLE:
             pytest.fail(msg + " (YMIR_REQUIRE_ORACLE=1: the differential tests may not be skipped)", pytrace=False)
         pytest.skip(msg)
-    return Oracle(release)
+    if release not in _ORACLES:
+        _ORACLES[release] = Oracle(release)
+    return _ORACLES[release]
 
 
 def releases(config: pytest.Config) -> list[str]:

@@ -14,7 +14,13 @@ Ops (contract §8.1 names the functions):
   infer.prepare_config_file, env_config.generate_mining_infer_env_config_file).
 * ``judge``: the platform's post-processing of an /out tree (percent_log_util, training._get_model_storage +
   models.pack_and_copy_models, infer._process_infer_detbox_result / _process_infer_seg_coco_result,
-  mining._get_topk_asset_ids): accept/reject per part, with what was kept.
+  mining._get_topk_asset_ids): accept/reject per part, with what was kept. 1.1.0 (no models/exporter/
+  percent_log_util modules): training._process_model_storage (_find_models + utils.pack_and_copy_models), the infer
+  rewrite infer._process_infer_results then mining._get_infer_annotations (the ``annotations`` key; what
+  ``mir mining --add-annotations`` keeps), mining._get_topk_asset_ids; its mir package parses no monitor.txt.
+
+Run as ``oracle.py`` (one request on stdin) or ``oracle.py --serve`` (one JSON request per line, one reply per
+line, until stdin closes: the tests keep one such process per release instead of paying the imports per call).
 """
 from __future__ import annotations
 
@@ -208,7 +214,74 @@ def _build_training_110(req: Dict[str, Any]) -> Dict[str, Any]:
     return {"ok": True}
 
 
+def _build_mining_infer_110(req: Dict[str, Any]) -> Dict[str, Any]:
+    """ymir 1.1.0 ``mir mining``: mining._prepare_env and _prepare_assets (data_exporter.export, no annotations,
+    host-path src index), then infer.CmdInfer.run_with_args up to docker run: infer._prepare_env,
+    infer._prepare_assets, utils.prepare_model (the package made by utils.pack_and_copy_models, as training
+    leaves it), infer.prepare_config_file, utils.generate_mining_infer_env_config_file. 1.1.0 mounts no /in
+    folder: only assets, models, candidate-index.tsv, config.yaml and env.yaml (infer.run_docker_cmd), so the
+    reply names ``view``, the tree a container sees under /in."""
+    from mir.commands import infer, mining
+    from mir.tools import data_exporter
+    from mir.tools import utils as mir_utils
+
+    work_dir = req["work_dir"]
+    work_in, work_out = os.path.join(work_dir, "in"), os.path.join(work_dir, "out")
+    work_assets = req.get("asset_cache_dir") or os.path.join(work_in, "assets")
+    work_models = os.path.join(work_in, "models")
+    src_index = os.path.join(work_in, "candidate-src-index.tsv")
+    mining._prepare_env(export_root=work_dir, work_in_path=work_in, work_out_path=work_out,
+                        work_asset_path=work_assets, work_model_path=work_models)
+    media = req["media_dir"]  # 1.1.0: <location>/<sha1>, flat
+    os.makedirs(media, exist_ok=True)
+    for asset in req["assets"]:
+        shutil.copyfile(asset["src"], os.path.join(media, asset["sha1"]))
+    mir_root = req["media_dir"] + "-mir"
+    os.makedirs(os.path.join(mir_root, ".mir"), exist_ok=True)
+    data_exporter.export(mir_root=mir_root, assets_location=media, class_type_ids={},
+                         asset_ids={a["sha1"] for a in req["assets"]}, asset_dir=work_assets, annotation_dir="",
+                         need_ext=True, need_id_sub_folder=True, base_branch="", base_task_id="",
+                         format_type=data_exporter.ExportFormat.EXPORT_FORMAT_NO_ANNOTATION,
+                         index_file_path=src_index, index_assets_prefix=work_assets)
+    # the model package, as 1.1.0 training packs it (training._process_model_storage)
+    pkg_dir, location = os.path.join(work_dir, "trained-models"), os.path.join(work_dir, "model-location")
+    os.makedirs(pkg_dir)
+    os.makedirs(location)
+    for name, src in req["model_files"].items():
+        shutil.copyfile(src, os.path.join(pkg_dir, name))
+    storage = mir_utils.ModelStorage(executor_config={"class_names": list(req["class_names"])},
+                                     task_context={"executor": "oracle", "mAP": 0.5, "type": 1},
+                                     models=list(req["model_files"]))
+    model_hash = mir_utils.pack_and_copy_models(model_storage=storage, model_dir_path=pkg_dir, model_location=location)
+    # infer.CmdInfer.run_with_args, up to run_docker_cmd
+    infer._prepare_env(work_dir)
+    work_index = os.path.join(work_in, "candidate-index.tsv")
+    infer._prepare_assets(index_file=src_index, work_index_file=work_index, media_path=work_assets)
+    model_storage = mir_utils.prepare_model(model_location=location, model_hash=model_hash,
+                                            dst_model_path=work_models)
+    config = {"executor_config": dict(req["executor_config"]), "task_context": {}}
+    infer.prepare_config_file(config=config, dst_config_file=os.path.join(work_in, "config.yaml"),
+                              class_names=model_storage.class_names, task_id=req["task_id"],
+                              model_params_path=[os.path.join("/in/models", n) for n in model_storage.models],
+                              run_infer=req["run_infer"], run_mining=req["run_mining"])
+    mir_utils.generate_mining_infer_env_config_file(task_id=req["task_id"], run_mining=req["run_mining"],
+                                                    run_infer=req["run_infer"],
+                                                    env_config_file_path=os.path.join(work_in, "env.yaml"))
+    # the container's /in: run_docker_cmd's bind mounts, nothing else
+    view = os.path.join(work_dir, "view")
+    os.makedirs(view)
+    shutil.copytree(work_assets, os.path.join(view, "assets"), symlinks=True)
+    shutil.copytree(work_models, os.path.join(view, "models"), symlinks=True)
+    for name in ("candidate-index.tsv", "config.yaml", "env.yaml"):
+        shutil.copy2(os.path.join(work_in, name), os.path.join(view, name))
+    for d in (os.path.join(view, "assets"), os.path.join(view, "models")):  # copytree keeps modes; be explicit
+        shutil.copystat(os.path.join(work_in, os.path.basename(d)) if d.endswith("models") else work_assets, d)
+    return {"ok": True, "view": view}
+
+
 def op_build_mining_infer(req: Dict[str, Any]) -> Dict[str, Any]:
+    if _legacy():
+        return _build_mining_infer_110(req)
     from mir.protos import mir_command_pb2 as mirpb
     from mir.tools import env_config, exporter
     from mir.tools.executant import prepare_executant_env
@@ -247,6 +320,67 @@ def _error(exc: BaseException) -> Dict[str, Any]:
             "code": int(code) if code is not None else None}
 
 
+NO_MONITOR_110 = ("ymir-cmd 1.1.0 parses no monitor.txt: its mir package only writes it (phase_logger); the reader "
+                  "lived in the 1.1 backend's monitor service, not in the wheel (mir.tools.percent_log_util: 2.3.0)")
+
+
+def _labels_110(mir_root: str, names: List[str]) -> Any:
+    """1.1.0's label store (<mir_root>/.mir/labels.yaml), read by its ClassIdManager."""
+    from mir.tools import class_ids
+    os.makedirs(os.path.join(mir_root, ".mir"), exist_ok=True)
+    storage = class_ids._LabelStorage(labels=[class_ids._SingleLabel(id=i, name=n) for i, n in enumerate(names)])
+    with open(class_ids.ids_file_path(mir_root), "w") as f:
+        import yaml
+        yaml.safe_dump({"version": storage.version, "labels": [lb.dict() for lb in storage.labels]}, f)
+    return class_ids.ClassIdManager(mir_root=mir_root)
+
+
+def _judge_110(req: Dict[str, Any], work: str, out: str, reply: Dict[str, Any]) -> None:
+    """ymir 1.1.0's post-processing (commands/training.py, infer.py, mining.py), part by part."""
+    parts = req["parts"]
+    if "monitor" in parts:
+        reply["monitor"] = {"unavailable": True, "why": NO_MONITOR_110}
+    if "training" in parts:
+        from mir.commands import training
+        try:
+            location = os.path.join(work, "model-location")
+            os.makedirs(location)
+            found, _ = training._find_models(os.path.join(out, "models"))
+            model_hash, model_map = training._process_model_storage(
+                out_root=out, model_upload_location=location, executor_config=dict(req["executor_config"]),
+                task_context={"executor": "oracle"})
+            reply["training"] = {"accepted": True, "model_hash": model_hash, "map": model_map,
+                                 "files": [os.path.basename(f) for f in found]}
+            if not model_hash:  # _find_models: no result.yaml -> no model, and the task still succeeds
+                reply["training"]["lost"] = "no result.yaml: the task succeeds with no model"
+        except Exception as exc:  # noqa: BLE001 - command_run_in_out fails the task on any of these
+            reply["training"] = _error(exc)
+    selected = None
+    if "mining" in parts:
+        from mir.commands import mining
+        try:
+            ids = mining._get_topk_asset_ids(os.path.join(out, "result.tsv"), int(req["topk"]))
+            selected = ids
+            reply["mining"] = {"accepted": True, "selected": sorted(ids)}
+        except Exception as exc:  # noqa: BLE001
+            reply["mining"] = _error(exc)
+    if "infer" in parts:
+        from mir.commands import infer, mining
+        mir_root = os.path.join(work, "mir-root")
+        try:
+            labels = _labels_110(mir_root, list(req["label_names"]))
+            path = os.path.join(out, "infer-result.json")
+            # infer.CmdInfer.run_with_args after the container (max_boxes: the task-config file's top level,
+            # which the controller never sets: 50), then mining._process_results with add_annotations
+            infer._process_infer_results(infer_result_file=path, max_boxes=50, mir_root=mir_root)
+            ids = selected if selected is not None else set(req["candidates"])
+            annos = mining._get_infer_annotations(file_path=path, asset_ids_set=ids, cls_id_mgr=labels)
+            kept = {k: len(v.annotations) for k, v in annos.items()}
+            reply["infer"] = {"accepted": True, "kept": kept, "objects": sum(kept.values())}
+        except Exception as exc:  # noqa: BLE001
+            reply["infer"] = _error(exc)
+
+
 def op_judge(req: Dict[str, Any]) -> Dict[str, Any]:
     """Run the platform's post-processing on a copy of an /out tree; each part accepts or rejects."""
     out_src = req["out_dir"]
@@ -254,6 +388,12 @@ def op_judge(req: Dict[str, Any]) -> Dict[str, Any]:
     out = os.path.join(work, "out")
     shutil.copytree(out_src, out, symlinks=True)
     reply: Dict[str, Any] = {"ok": True}
+    if _legacy():
+        try:
+            _judge_110(req, work, out, reply)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return reply
     parts = req["parts"]
     if "monitor" in parts:
         try:
@@ -311,10 +451,10 @@ def op_judge(req: Dict[str, Any]) -> Dict[str, Any]:
     return reply
 
 
-def main() -> None:
-    req = json.load(sys.stdin)
+def _answer(req: Dict[str, Any]) -> Dict[str, Any]:
     real_stdout = sys.stdout
     sys.stdout = sys.stderr  # the platform logs and prints; only the reply goes to stdout
+    cwd = os.getcwd()
     try:
         op = req["op"]
         if op == "version":
@@ -323,8 +463,20 @@ def main() -> None:
             reply = globals()[f"op_{op}"](req)
     except Exception as exc:  # noqa: BLE001
         reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
-    sys.stdout = real_stdout
-    json.dump(reply, sys.stdout)
+    finally:
+        sys.stdout = real_stdout
+        os.chdir(cwd)
+    return reply
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--serve"]:
+        for line in iter(sys.stdin.readline, ""):
+            if line.strip():
+                sys.stdout.write(json.dumps(_answer(json.loads(line))) + "\n")
+                sys.stdout.flush()
+        return
+    json.dump(_answer(json.load(sys.stdin)), sys.stdout)
 
 
 if __name__ == "__main__":

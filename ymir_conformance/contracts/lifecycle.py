@@ -85,6 +85,8 @@ def _limit_note(o: RunOutcome) -> str:
                      "the cause)")
     if o.flood_stopped:
         notes.append("the suite stopped an endless flood of stdout/stderr output (LC-13 names the cause)")
+    if o.disk_stopped:
+        notes.append(f"the suite stopped it for filling the disk (LC-15 names the cause)")
     return f" after {' and '.join(notes)}" if notes else ""
 
 
@@ -345,6 +347,26 @@ def lc_12(view: RunView) -> Iterator[Violation]:
         f"limit (--memory={limit}, no extra swap) on a tiny synthetic dataset. {_PLATFORM_UNLIMITED} To watch the "
         f"run without the limit, on a machine of your own: --ymir-limits=off (or --ymir-limits=memory=16g to raise "
         "it).", found=f"OOM-killed at {limit}{peak}", expected=f"at most {limit} of memory", fix=FIX_MEMORY)
+
+
+@check("LC-15", "writes a bounded amount of data (the platform sets no quota; the suite watches the disk)",
+       area=Area.LIFECYCLE, level=Level.MUST, needs_success=False, unless=lambda view: _no_limit(view, "disk"))
+def lc_15(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if not o.disk_stopped:
+        return
+    limit = o.limits.get("disk") or "?"
+    yield Violation(
+        "LC-15", f"the container used {guard.human(o.disk_used_bytes)} of the workspace's disk on the suite's tiny "
+        f"dataset (the suite's disk limit is {limit}, or the disk was nearly full), so the suite stopped it. The "
+        "platform sets no quota on /out (a plain bind mount, contract §1.3): on its hosts this fills the disk that "
+        "every user's tasks and the platform's own database share, and nothing contains it, so a certificate cannot "
+        "vouch for the image. To watch the run without the limit, on a machine of your own: --ymir-limits=off (or "
+        "--ymir-limits=disk=50g to raise it).", file="/out",
+        found=f"{guard.human(o.disk_used_bytes)} written", expected=f"at most {limit}",
+        fix="Write only results, the final and best model stages and TensorBoard events to /out; keep caches and "
+            "intermediate checkpoints under /tmp and delete what you no longer need (the SDK keeps at most 11 "
+            "stages).")
 
 
 @check("LC-13", "writes a bounded amount of log output (the platform keeps every byte)", area=Area.LIFECYCLE,

@@ -164,4 +164,6 @@ def write_reports(data: dict[str, Any], report_dir: Path) -> list[Path]:
     json_path.write_text(json.dumps(data, indent=2, default=str))
     html_path = report_dir / "certificate.html"
     html_path.write_text(render_certificate(data))
-    return [json_path, html_path]
+    from .badge import write_badges
+
+    return [json_path, html_path, *write_badges(data, report_dir)]

@@ -42,7 +42,7 @@ text-align:center;font-weight:700} td.na{color:#8a92a3;text-align:center} td.ne{
 .rule{border:1px solid #e2c4c4;border-left:6px solid #c53030;border-radius:6px;padding:.6rem .9rem;margin:1rem 0}
 .rule.SHOULDbox{border-color:#ecdcaa;border-left-color:#c79200}
 .fix{background:#eef6ff;border-radius:6px;padding:.45rem .7rem;margin:.4rem 0}
-.loc td{font-size:.82rem}
+.loc td{font-size:.82rem} td code{white-space:nowrap}
 """
 
 STATES = {"1": "pending", "2": "running", "3": "done", "4": "error"}
@@ -75,11 +75,14 @@ def _words(items: list[str]) -> str:
 def _size(n: Any) -> str:
     if not isinstance(n, int):
         return "unknown"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit} ({n:,} bytes)"
-        n = n / 1024  # type: ignore[assignment]
-    return str(n)
+    if n < 1024:
+        return f"{n} B"
+    value, unit = float(n), "B"
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024:
+            break
+    return f"{value:.1f} {unit} ({n:,} bytes)"
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -195,7 +198,6 @@ def progress_svg(run: dict[str, Any], budget: dict[str, Any]) -> str:
 
 def _banner(data: dict[str, Any]) -> str:
     gate = set(data.get("settings", {}).get("gate") or [])
-    rows = {r["release"]: r for img in data.get("images", []) for r in img.get("compatibility", [])}
     out = ['<div class="banner">']
     for v in data.get("verdicts", []) or [{"release": r, "verdict": "untested"} for r in data.get("releases", [])]:
         must = sorted({m.split(" ")[0] for img in data.get("images", []) for r in img.get("compatibility", [])
@@ -209,7 +211,6 @@ def _banner(data: dict[str, Any]) -> str:
                    f'<div class="r">platform {_e(v["release"])}{" &middot; gated" if gated else ""}</div>'
                    f'<div class="v">{_e(VERDICT_WORDS.get(v["verdict"], v["verdict"]))}</div>'
                    f'<div class="m">{_e(v["verdict"])}{"<br>" + detail if detail else ""}</div></div>')
-    del rows
     out.append("</div>")
     return "".join(out)
 
