@@ -1,7 +1,9 @@
 """``python -m ymir_conformance`` (also the ``ymir-conformance`` command).
 
 * ``judge --in DIR --out DIR``: judge an existing /in + /out pair from your own run, no Docker needed.
-* ``rules``: the catalogue. To run an image: ``pytest --image=IMG [--ymir-keep]`` (keeps the workspaces).
+* ``rules [--json]``, ``rules explain ID``: the catalogue; one rule with its levels, what the platform does, the fix.
+* ``init DIR``: a minimal conformant executor skeleton; ``workspace DIR``: the /in and /out a run would mount.
+* To run an image: ``pytest --image=IMG [--ymir-keep]`` (keeps the workspaces).
 """
 from __future__ import annotations
 
@@ -69,6 +71,29 @@ def print_findings(findings: list[Finding], release: Release) -> int:
     return 1 if must else 0
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from .image import IMAGE_CHECKS
+    from .onramp import explain, explain_text
+
+    load_all()
+    checks = {c.rule: c for c in [*IMAGE_CHECKS.values(), *REGISTRY.values()]}
+    if args.action == "explain":
+        chk = checks.get((args.rule_id or "").upper())
+        if chk is None:
+            print(f"no rule {args.rule_id!r}; `rules` lists them", file=sys.stderr)
+            return 2
+        info = explain(chk)
+        print(json.dumps(info, indent=2) if args.json else explain_text(info))
+        return 0
+    if args.json:
+        print(json.dumps([{k: v for k, v in explain(c).items() if k not in ("platform", "fix")}
+                          for c in checks.values()], indent=2))
+        return 0
+    for chk in checks.values():
+        print(f"{chk.rule:<7} {chk.area:<10} {chk.describe_levels():<28} {chk.title}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ymir_conformance", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,14 +105,50 @@ def main(argv: list[str] | None = None) -> int:
     j.add_argument("--object-type", type=int, default=None, help="2, 3 or 4 (default: config.yaml or 2)")
     j.add_argument("--platform", default=str(LATEST), help="release to judge against (default %(default)s)")
     j.add_argument("--json", action="store_true", help="print findings as JSON")
-    sub.add_parser("rules", help="list the rule catalogue")
+    r = sub.add_parser("rules", help="list the rule catalogue; `rules explain ID` explains one rule")
+    r.add_argument("action", nargs="?", choices=["explain"], help="explain one rule")
+    r.add_argument("rule_id", nargs="?", metavar="ID", help="the rule to explain, e.g. TR-02")
+    r.add_argument("--json", action="store_true", help="print the catalogue (or the explanation) as JSON")
+    i = sub.add_parser("init", help="write a minimal conformant executor skeleton (Dockerfile, /img-man, start.py)")
+    i.add_argument("dir", type=Path)
+    i.add_argument("--base", default=None, help="the Dockerfile's FROM image (default python:3.11-slim)")
+    i.add_argument("--force", action="store_true", help="overwrite existing files")
+    w = sub.add_parser("workspace", help="write the /in and /out a task run would mount, to develop against")
+    w.add_argument("dir", type=Path)
+    w.add_argument("--task", choices=["training", "mining", "infer", "mining+infer"], default="training")
+    w.add_argument("--format", dest="export_format", default="det-voc", help="export format (training)")
+    w.add_argument("--release", default=str(LATEST), help="platform release (default %(default)s)")
+    w.add_argument("--object-type", type=int, default=2, help="2, 3 or 4 (default 2)")
+    w.add_argument("--template", type=Path, default=None, help="a task template YAML (default: the init skeleton's)")
+    w.add_argument("--model-from", type=Path, default=None,
+                   help="infer/mining: the /out of your own training run to pack as the model (default: a stub)")
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--gpus", default="", help="gpu_id for config.yaml, e.g. 0 (default: '' = CPU mode)")
     args = p.parse_args(argv)
     if args.cmd == "rules":
-        from .image import IMAGE_CHECKS
+        return _rules(args)
+    if args.cmd == "init":
+        from .scaffold import DEFAULT_BASE, write_skeleton
 
-        load_all()
-        for chk in [*IMAGE_CHECKS.values(), *REGISTRY.values()]:
-            print(f"{chk.rule:<7} {chk.area:<10} {chk.describe_levels():<28} {chk.title}")
+        try:
+            written = write_skeleton(args.dir, base=args.base or DEFAULT_BASE, force=args.force)
+        except FileExistsError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"wrote {len(written)} files under {args.dir}; next:\n  docker build -t my/executor:dev {args.dir}\n"
+              f"  pytest --image=my/executor:dev")
+        return 0
+    if args.cmd == "workspace":
+        from .onramp import build_workspace, load_templates, workspace_readme
+
+        release = Release.parse(args.release)
+        ws = build_workspace(args.dir, task=args.task, export_format=args.export_format, release=release,
+                             object_type=ObjectType(args.object_type), templates=load_templates(args.template),
+                             seed=args.seed, model_from=args.model_from,
+                             gpu_ids=tuple(g for g in args.gpus.split(",") if g))
+        readme = workspace_readme(ws, args.task, release)
+        (args.dir / "README.txt").write_text(readme)
+        print(readme)
         return 0
     release = Release.parse(args.platform)
     outcome = outcome_from_dirs(args.in_dir, args.out_dir, args.exit_code, args.object_type)

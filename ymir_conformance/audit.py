@@ -28,13 +28,11 @@ reads only ``/out``, and ``tree_digest`` of ``/in`` and the cache runs outside t
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import posixpath
 import select
 import stat
-import struct
 import threading
 import time
 from collections.abc import Iterable
@@ -44,18 +42,15 @@ from typing import Any
 
 from . import guard
 from .errors import UnsafeOutput
+
+# the ctypes binding is shared with the monitor sampler (inotify.py)
+from .inotify import HEADER as _HEADER
+from .inotify import (IN_CLOEXEC, IN_DONT_FOLLOW, IN_IGNORED, IN_ISDIR, IN_NONBLOCK, IN_ONLYDIR, IN_OPEN,
+                      IN_Q_OVERFLOW)
+from .inotify import Libc, libc
 from .model import TaskShape
 
-IN_OPEN = 0x00000020
-IN_Q_OVERFLOW = 0x00004000
-IN_IGNORED = 0x00008000
-IN_ONLYDIR = 0x01000000
-IN_DONT_FOLLOW = 0x02000000
-IN_ISDIR = 0x40000000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
 WATCH_MASK = IN_OPEN | IN_ONLYDIR | IN_DONT_FOLLOW
-_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then len bytes of name)
 MAX_DISTINCT = 100_000  # distinct paths kept per kind (files opened, directories listed)
 MAX_WALK = 1_000_000  # entries walked per tree to find its folders (the suite's trees: hundreds to thousands)
 MAX_WATCHES = 20_000  # directories watched per run; more: not audited (the suite's workspaces have a few hundred)
@@ -65,27 +60,13 @@ IN_ROOT = "/in"
 ASSETS = "/in/assets"
 
 
-class _Libc:
-    """The three inotify calls of libc, bound once (None when this libc has none: not Linux)."""
-
-    def __init__(self) -> None:
-        name = ctypes.util.find_library("c")
-        lib = ctypes.CDLL(name, use_errno=True) if name else ctypes.CDLL(None, use_errno=True)
-        self.init1 = lib.inotify_init1
-        self.init1.argtypes = [ctypes.c_int]
-        self.init1.restype = ctypes.c_int
-        self.add_watch = lib.inotify_add_watch
-        self.add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
-        self.add_watch.restype = ctypes.c_int
+_LIBC: Libc | None = None  # the binding this module calls (tests replace it)
 
 
-_LIBC: _Libc | None = None
-
-
-def _libc() -> _Libc:
+def _libc() -> Libc:
     global _LIBC
     if _LIBC is None:
-        _LIBC = _Libc()
+        _LIBC = libc()
     return _LIBC
 
 

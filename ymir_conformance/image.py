@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import tarfile
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,10 +154,23 @@ def _load(data: bytes) -> Any:
         return exc
 
 
-def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo,
-                 limits: Limits = DEFAULT_LIMITS) -> dict[str, Any] | None:
-    """cat one /img-man file like the platform; record IM-01 when stdout is not the file."""
+Fetched = tuple[bytes | None, tuple[int | None, bytes, bytes] | None]  # (true bytes, the `cat`'s code/out/err)
+
+
+def fetch_one(cl: docker.DockerClient, image: str, path: str, limits: Limits = DEFAULT_LIMITS) -> Fetched:
+    """The engine work of inspecting one /img-man file (judged by :func:`_inspect_one`): its true bytes, and
+    ``docker run --rm IMG cat <path>`` when the file is there and not too large. Safe to run concurrently."""
     truth = read_image_file(cl, image, path)
+    if truth is None or truth is TOO_LARGE:
+        return truth, None
+    return truth, cat_file(cl, image, path, limits=limits)
+
+
+def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo,
+                 limits: Limits = DEFAULT_LIMITS, fetched: Fetched | None = None) -> dict[str, Any] | None:
+    """cat one /img-man file like the platform; record IM-01 when stdout is not the file. ``fetched``: what
+    :func:`fetch_one` already got (the file's findings are still recorded here, in a fixed order)."""
+    truth, cat = fetched if fetched is not None else fetch_one(cl, image, path, limits)
     if truth is None:
         info.files_read[path] = "absent"
         return None
@@ -166,7 +180,7 @@ def _inspect_one(cl: docker.DockerClient, image: str, path: str, info: ImageInfo
             "V14" if path.endswith("manifest.yaml") else "IM-03", f"{path} is over {MAX_IMG_MAN_BYTES} bytes",
             file=path, expected="a small flat YAML mapping", fix="keep /img-man files to a few key: value lines."))
         return None
-    code, out, err = cat_file(cl, image, path, limits=limits)
+    code, out, err = cat if cat is not None else cat_file(cl, image, path, limits=limits)
     if code != 0 or (truth is not LINKED and out != truth):
         head = out.decode("utf-8", "replace").splitlines()[:3]
         why = (("`cat` did not finish" if code is None else f"`cat` exited {code}")
@@ -242,8 +256,25 @@ def _object_types(manifest: dict[str, Any] | None, info: ImageInfo) -> tuple[lis
     return [ObjectType(raw)], False
 
 
-def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_LIMITS) -> ImageInfo:
+def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_LIMITS,
+                  fetch_pool: Executor | None = None) -> ImageInfo:
+    """Inspect ``image`` as the platform registers it. With ``fetch_pool`` the /img-man files are fetched (read
+    and `cat`) concurrently, each still its own `docker run --rm IMG cat`: the manifest together with the flat
+    template paths, then (a per-type manifest) the per-type paths; the findings come out in the same order as
+    when fetched one by one."""
     img = ensure_image(cl, image)
+    fetches: dict[str, Future[Fetched]] = {}
+
+    def prefetch(paths: list[str]) -> None:
+        if fetch_pool is not None:
+            for path in paths:
+                if path not in fetches:
+                    fetches[path] = fetch_pool.submit(fetch_one, cl, image, path, limits)
+
+    def fetched(path: str) -> Fetched | None:
+        return fetches[path].result() if path in fetches else None
+
+    prefetch([f"{IMG_MAN}/manifest.yaml"] + [f"{IMG_MAN}/{task.value}-template.yaml" for task in Task])
     cfg = img.attrs.get("Config") or {}
     info = ImageInfo(image=image, image_id=img.id, cmd=list(cfg.get("Cmd") or []),
                      entrypoint=list(cfg.get("Entrypoint") or []), manifest=None, object_types=[], templates={},
@@ -255,16 +286,17 @@ def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_
             "cannot start it", found="Cmd: null, Entrypoint: null", expected='CMD ["bash", "/usr/bin/start.sh"]',
             fix="add `CMD bash /usr/bin/start.sh` to the Dockerfile (and keep /usr/bin/start.sh runnable with "
                 "no arguments)."))
-    info.manifest = _inspect_one(cl, image, f"{IMG_MAN}/manifest.yaml", info, limits)
+    info.manifest = _inspect_one(cl, image, f"{IMG_MAN}/manifest.yaml", info, limits,
+                                 fetched(f"{IMG_MAN}/manifest.yaml"))
     info.object_types, per_type_dirs = _object_types(info.manifest, info)
-    for ot in info.object_types:
-        for task in Task:
-            sub = f"{ot.dir_name}/" if per_type_dirs else ""
-            path = f"{IMG_MAN}/{sub}{task.value}-template.yaml"
-            tpl = _inspect_one(cl, image, path, info, limits)
-            if tpl is not None:
-                info.templates[(ot, task)] = tpl
-                _check_flat(path, tpl, info)
+    wanted = [(ot, task, f"{IMG_MAN}/{ot.dir_name + '/' if per_type_dirs else ''}{task.value}-template.yaml")
+              for ot in info.object_types for task in Task]
+    prefetch([path for _, _, path in wanted])
+    for ot, task, path in wanted:
+        tpl = _inspect_one(cl, image, path, info, limits, fetched(path))
+        if tpl is not None:
+            info.templates[(ot, task)] = tpl
+            _check_flat(path, tpl, info)
     if not info.templates and not any(v.rule == "IM-01" for v in info.violations):  # IM-01 owns a broken `cat`
         info.violations.append(Violation(
             "IM-02", "no task template could be read as a YAML mapping, so registration fails with 'does not "

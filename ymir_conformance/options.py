@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from .errors import SettingsError
+from .hyper import DatasetSize, HyperParam, parse_dataset_size, parse_sets
 from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, Limits, parse_limits
 from .platform import LATEST, RELEASES, Release, ReleaseRange
 
@@ -64,6 +65,11 @@ class Settings:
     diagnose: bool = True  # on failure, re-run as root / with network to name LC-09 / LC-10
     limits: Limits = DEFAULT_LIMITS  # the suite's containment of task and inspection containers (limits.py)
     exit_grace_s: float = DEFAULT_EXIT_GRACE_S  # a done run (monitor 1.0 + result files) that does not exit: stopped
+    transfer: str = "auto"  # --ymir-transfer: auto | bind | archive (transfer.py)
+    engines: tuple[str, ...] = ()  # --ymir-engines: engine URLs (engines.py); empty: DOCKER_HOST / the default
+    hyper_params: tuple[HyperParam, ...] = ()  # --ymir-set: the user's template edits (hyper.py)
+    dataset_size: DatasetSize | None = None  # --ymir-dataset-size: overrides of the profile's dataset sizes
+    jobs: int = 1  # --ymir-jobs: container runs at once (resolved: CPU cores in CPU mode, 1 in GPU mode)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +153,24 @@ def parse_int(value: str | None, where: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise SettingsError(f"{where}: {value!r} is not an integer") from None
+
+
+def parse_jobs(value: Any, where: str, gpu_ids: tuple[str, ...] = (), workers: int = 1) -> int:
+    """--ymir-jobs: a positive integer; default the CPU cores (CPU mode; an xdist worker: its share of them) or 1
+    (GPU mode: every run gets all the given GPUs, so two runs at once would share them)."""
+    if value is None or str(value).strip() in ("", "auto"):
+        return 1 if gpu_ids else max(1, (os.cpu_count() or 1) // max(1, workers))
+    try:
+        jobs = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{where}: {value!r} is not a positive integer (or auto)") from None
+    if jobs < 1:
+        raise SettingsError(f"{where}: {value!r} must be at least 1")
+    if jobs > 1 and gpu_ids:
+        raise SettingsError(f"{where}: {jobs} runs at once with --ymir-gpus={','.join(gpu_ids)} would put two runs "
+                            "on one GPU (every run gets all the given GPUs); use 1, or pytest-xdist -n with "
+                            "--ymir-gpus to give each worker its own GPUs")
+    return jobs
 
 
 def parse_releases(value: str | None, where: str) -> tuple[Release, ...]:
@@ -236,6 +260,29 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-exit-grace", "ymir_exit_grace", {"metavar": "SECONDS"},
      "how long a run that is done (monitor.txt at 100 percent or state 3, and its result files written) may take to "
      "exit before the suite stops it and fails V1 (the platform would wait forever). Default: 30."),
+    ("--ymir-transfer", "ymir_transfer", {"metavar": "auto|bind|archive"},
+     "how /in reaches the engine and /out comes back: bind (bind mounts, the platform's way; the engine must see "
+     "the suite's files), archive (volumes filled and read over the Docker API: remote engines, DOCKER_HOST "
+     "tcp:// or ssh://), auto (default: archive for a remote engine or one that cannot see a probe file through "
+     "a bind mount, else bind)."),
+    ("--ymir-jobs", "ymir_jobs", {"metavar": "N"},
+     "how many container runs may run at once: once a run's inputs are ready (a training for its downstream "
+     "runs) it starts, up to N together; each is still its own `docker run` in its own workspace. Default: the "
+     "number of CPU cores in CPU mode; 1 with --ymir-gpus (every run gets all the given GPUs, and two runs never "
+     "share one). With pytest-xdist: per worker."),
+    ("--ymir-engines", "ymir_engines", {"metavar": "URL,URL..."},
+     "spread container runs over several Docker engines (unix:///..., tcp://host:2376, ssh://user@host): each "
+     "xdist worker binds to one engine (gwK -> engine K mod E); without xdist each training group goes to the "
+     "next engine in turn. Every engine needs every image. Default: DOCKER_HOST or the default socket."),
+    ("--ymir-set", "ymir_set", {"action": "append", "metavar": "KEY=VALUE"},
+     "edit a template hyper-parameter as a platform user does in the web form (repeatable; ini: one per line): "
+     "training.epochs=1 or mining.batch_size=2 (scopes: training, mining, infer: the template names) or epochs=1 "
+     "for every template. The value is a YAML scalar. Applied before the UI drops empty values and the platform "
+     "adds its keys (contract 3.3); platform-reserved keys (task_id, class_names, gpu_id, gpu_count, ...) are "
+     "refused."),
+    ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
+     "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=8): N means train=N and "
+     "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
 ]
 
 
@@ -287,12 +334,19 @@ def resolve(config: pytest.Config) -> Settings:
     gate_v, where_gate = _get(config, "ymir_gate")
     gate = parse_gate(gate_v, where_gate, releases)
     grace_v, where_grace = _get(config, "ymir_exit_grace")
+    from .engines import parse_engines, parse_transfer, worker_index, worker_share
+
+    transfer_v, where_transfer = _get(config, "ymir_transfer")
+    engines_v, where_engines = _get(config, "ymir_engines")
+    # an xdist worker: its engine, and its own disjoint slice of the GPUs (engines.py)
+    engines, gpu_ids = worker_share(getattr(config, "workerinput", None), parse_engines(engines_v, where_engines),
+                                    parse_gpus(gpus_v, where))
     return Settings(
         images=tuple(parse_list(images_v)),
         profile=profile,
         formats=parse_list(formats_v),
         tasks=tasks,
-        gpu_ids=parse_gpus(gpus_v, where),
+        gpu_ids=gpu_ids,
         user=parse_user(user_v, where_user),
         allow_network=parse_bool(_get(config, "ymir_allow_network")[0] or False),
         budget=budget,
@@ -305,4 +359,10 @@ def resolve(config: pytest.Config) -> Settings:
         gate=gate,
         limits=parse_limits(limits_v, where_limits),
         exit_grace_s=parse_seconds(grace_v, where_grace) or DEFAULT_EXIT_GRACE_S,
+        transfer=parse_transfer(transfer_v, where_transfer),
+        engines=engines,
+        hyper_params=parse_sets(*_get(config, "ymir_set")),
+        dataset_size=parse_dataset_size(*_get(config, "ymir_dataset_size")),
+        jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
+                        workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )

@@ -18,6 +18,7 @@ import pytest
 
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
+from . import hyper
 from .errors import ConformanceError, SettingsError
 from .options import Settings, add_options, resolve
 from .platform import Release, describe
@@ -59,11 +60,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE_DIR)]
     session = YmirSession(config, settings)
-    try:  # fail fast, before collection, on a missing engine or image
+    try:  # fail fast, before collection, on a missing engine or image, or a transfer that cannot work
+        from .engines import check_gpu_split
         from .runner import ensure_image
 
-        for image in settings.images:
-            ensure_image(session.conductor.cl, image)
+        workers = config.getoption("numprocesses", None) if getattr(config, "workerinput", None) is None else None
+        if isinstance(workers, int) and workers > 0:
+            problem = check_gpu_split(len(settings.gpu_ids), workers, len(settings.engines) or 1)
+            if problem:
+                raise SettingsError(f"--ymir-gpus with -n {workers}: {problem}")
+        for engine in session.conductor.pool.engines:
+            for image in settings.images:
+                ensure_image(engine.cl, image)
+            session.conductor.transfer_for(engine, settings.images[0])
     except ConformanceError as exc:
         session.release()
         raise pytest.UsageError(str(exc)) from None
@@ -109,7 +118,7 @@ class YmirSession:
 
             root = self.settings.workdir or Path(".ymir-work")
             workdir = root / self.session_id
-            cl = client()
+            cl = client(base_url=self.settings.engines[0] if self.settings.engines else None)
             # before any run: remove what sessions that are gone (SIGKILL, OOM, reboot) left on this engine
             reaped = reap_stale(cl, root, spare=(self.session_id,))
             if reaped:
@@ -151,11 +160,14 @@ class YmirSession:
         """Remove this session's containers and workspace (idempotent; the last resort at unconfigure)."""
         from .runner import reap
 
+        if self._conductor is not None:
+            self._conductor.close()  # first: no queued run may start a container after the reap below
         if self._conductor is not None and not self.settings.keep:
-            try:
-                reap(self._conductor.cl, self.session_id)
-            except Exception:  # the engine went away: the next session reaps by owner
-                pass
+            for cl in self._conductor.pool.clients():  # every engine this session ran on (--ymir-engines)
+                try:
+                    reap(cl, self.session_id)
+                except Exception:  # the engine went away: the next session reaps by owner
+                    pass
             self._conductor.cleanup()
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -177,7 +189,7 @@ class YmirSession:
     def all_specs(self) -> list[RunSpec]:
         if self.specs is None:
             try:
-                infos = [self.conductor.info(img) for img in self.settings.images]
+                infos = self.conductor.inspect_all(self.settings.images)  # every image at once
             except ConformanceError as exc:
                 raise pytest.UsageError(str(exc)) from None
             for info in infos:
@@ -192,6 +204,15 @@ class YmirSession:
                  f"{', '.join(str(r) for r in s.releases)}, user {s.user}, "
                  f"{'GPUs ' + ','.join(s.gpu_ids) if s.gpu_ids else 'CPU mode'}, "
                  f"network {'allowed' if s.allow_network else 'none'}"]
+        if s.hyper_params or s.dataset_size:
+            lines.append("ymir-conformance: " + "; ".join(
+                ([f"hyper-parameters set: {hyper.describe(s.hyper_params)}"] if s.hyper_params else [])
+                + ([f"dataset size: {s.dataset_size}"] if s.dataset_size else [])))
+        if self._conductor is not None and (s.engines or s.transfer != "auto" or any(
+                e.transfer == "archive" for e in self._conductor.pool.engines)):
+            lines.append("ymir-conformance: engines " + ", ".join(
+                f"{e.url} ({e.transfer or s.transfer}{': ' + e.why_archive if e.transfer == 'archive' else ''})"
+                for e in self._conductor.pool.engines))
         try:
             self.all_specs()
         except pytest.UsageError as exc:
@@ -330,6 +351,18 @@ class YmirSession:
                 item.add_marker(pytest.mark.timeout(guard))
             if xdist:  # with --dist loadgroup, all tests that need one training land on one worker: run once
                 item.add_marker(pytest.mark.xdist_group(xdist_group_name(spec)))
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The runs the collected (and not deselected) tests judge: the conductor's plan. Nothing starts here
+        (``--collect-only`` runs no container): the first test's run schedules them, all of them, or on an xdist
+        worker (handed test groups one at a time) the training group of that run."""
+        if self.specs is None:
+            return
+        wanted = {spec for item in session.items
+                  if isinstance(spec := getattr(getattr(item, "callspec", None), "params", {}).get("ymir_spec"),
+                                RunSpec)}
+        self.conductor.set_plan([s for s in self.specs if s in wanted],
+                                eager=getattr(self.config, "workerinput", None) is None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

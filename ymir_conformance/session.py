@@ -10,7 +10,13 @@ platform fails the task) and the diagnosis names LC-07.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,7 @@ for _variant in NEGATIVE_INPUTS:
     KIND_SHAPES[f"negative-{_variant}"] = TRAINING
 KIND_TASKS: dict[str, tuple[Task, ...]] = {k: tuple(s.tasks) for k, s in KIND_SHAPES.items()}
 TIMEOUT_FACTOR = 1.5  # the runner kills a container at 1.5x its total budget; BUD-01 fails it at 1x
+INSPECT_FETCHES = min(8, 4 * (os.cpu_count() or 1))  # /img-man reads and `cat`s in flight at once (all images)
 
 
 def input_family(release: Release) -> tuple[Any, ...]:
@@ -122,6 +129,41 @@ class RunRecord:
     skipped: str = ""  # why no run happened (no template, training failed, ...)
     error: str = ""  # ymir-conformance itself failed to run or pack this spec (a bug to report, not a verdict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    engine: str = ""  # the URL of the engine its containers ran on (--ymir-engines)
+    # the scheduler's clock (time.monotonic): ready = its inputs were ready (a training: scheduled; a downstream
+    # run: its training done), picked = a job slot took it up, started / finished = its first container was
+    # started / its last container ended (diagnosis retries included)
+    ready_at: float | None = field(default=None, repr=False)
+    picked_at: float | None = field(default=None, repr=False)
+    started_at: float | None = field(default=None, repr=False)
+    finished_at: float | None = field(default=None, repr=False)
+
+    @property
+    def queue_s(self) -> float | None:
+        """Seconds from ready to its first container start: waiting for a job slot plus building /in."""
+        if self.ready_at is None or self.started_at is None:
+            return None
+        return max(0.0, self.started_at - self.ready_at)
+
+    @property
+    def prep_s(self) -> float | None:
+        """The part of :attr:`queue_s` spent building its workspace once a job slot took it up."""
+        if self.picked_at is None or self.started_at is None:
+            return None
+        return max(0.0, self.started_at - self.picked_at)
+
+    @property
+    def wall_s(self) -> float | None:
+        """Seconds from its first container start to its last container's end (diagnosis retries included)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+
+def is_group_root(spec: RunSpec) -> bool:
+    """Runs whose inputs are ready from the start: the training of a group and the negative-input trainings.
+    Every other run needs the group's trained model (:meth:`RunSpec.training_spec`)."""
+    return spec.kind == "training" or spec.kind.startswith("negative-")
 
 
 def training_formats(info: ImageInfo, ot: ObjectType, settings: Settings, releases: tuple[Release, ...]) -> list[str]:
@@ -274,31 +316,182 @@ class Conductor:
         self.infos: dict[str, ImageInfo] = {}
         self.records: dict[RunSpec, RunRecord] = {}
         self.container_runs = 0
+        # the scheduler (runs as futures): _lock guards records, container_runs and the schedule below
+        self.jobs = max(1, settings.jobs)
+        self._lock = threading.RLock()
+        self._info_lock = threading.Lock()
+        self._cache_lock = threading.Lock()
+        self._futures: dict[RunSpec, Future[RunRecord]] = {}
+        self._plan: list[RunSpec] | None = None  # the runs the collected tests judge, in plan order
+        self._eager = True  # schedule the whole plan on the first get(), not only the asked-for run's group
+        self._groups: set[RunSpec] = set()  # training specs whose group is scheduled
+        self._waiting: dict[RunSpec, list[RunSpec]] = {}  # training spec -> runs submitted once it is done
+        self._executor: ThreadPoolExecutor | None = None
+        self._closing = False
+        self.clock0 = time.monotonic()
+        from .engines import EnginePool
+
+        self.pool = EnginePool.connect(settings.engines, cl, settings.transfer)
+
+    def transfer_for(self, engine: Any, image: str) -> str:
+        """bind or archive for ``engine`` (probed once per engine; raises transfer.TransferError when bind is
+        forced on an engine that cannot see the workdir)."""
+        from .runner import inspect_labels
+
+        return self.pool.resolve(engine, image, self.workdir, self.settings.limits.create_kwargs(), inspect_labels())
 
     def info(self, image: str) -> ImageInfo:
-        if image not in self.infos:
-            self.infos[image] = inspect_image(self.cl, image, self.settings.limits)
-        return self.infos[image]
+        with self._info_lock:
+            if image not in self.infos:
+                with ThreadPoolExecutor(INSPECT_FETCHES, thread_name_prefix="ymir-inspect") as fetches:
+                    self.infos[image] = inspect_image(self.cl, image, self.settings.limits, fetches)
+            return self.infos[image]
+
+    def inspect_all(self, images: Iterable[str]) -> list[ImageInfo]:
+        """Inspect every image at once (each image's /img-man `cat`s concurrently too, at most
+        :data:`INSPECT_FETCHES` engine calls in flight); raises the first image's error in ``images`` order."""
+        todo = list(dict.fromkeys(images))
+        with self._info_lock:
+            new = [i for i in todo if i not in self.infos]
+            if new:
+                with ThreadPoolExecutor(INSPECT_FETCHES, thread_name_prefix="ymir-inspect") as fetches, \
+                        ThreadPoolExecutor(len(new), thread_name_prefix="ymir-image") as per_image:
+                    found = list(per_image.map(
+                        lambda img: inspect_image(self.cl, img, self.settings.limits, fetches), new))
+                self.infos.update(zip(new, found))
+        return [self.infos[i] for i in todo]
 
     def dataset(self) -> DatasetSpec:
         sizes = datasets.PROFILES[self.settings.profile]
-        return DatasetSpec(seed=self.settings.seed, train=sizes.train, val=sizes.val, candidates=sizes.candidates,
+        train, val, candidates = sizes.train, sizes.val, sizes.candidates
+        if self.settings.dataset_size is not None:  # --ymir-dataset-size
+            train, val, candidates = self.settings.dataset_size.apply(train, val, candidates)
+        return DatasetSpec(seed=self.settings.seed, train=train, val=val, candidates=candidates,
                            edge_cases=self.settings.profile == "certify")
 
     def _space(self, spec: RunSpec) -> Path:
         info = self.info(spec.image)
         return self.workdir / info.short_id / spec.id.replace("+", "_").replace("@", "_at_")
 
-    # -- running --------------------------------------------------------------------------------------------
+    # -- running: a scheduler of futures ------------------------------------------------------------------------
+    def set_plan(self, specs: Iterable[RunSpec], eager: bool = True) -> None:
+        """The runs the collected tests judge. The first :meth:`get` schedules them: all of them (``eager``), or
+        (an xdist worker, which is handed test groups one at a time) the training group of the run asked for."""
+        with self._lock:
+            self._plan = list(dict.fromkeys(specs))
+            self._eager = eager
+
     def get(self, spec: RunSpec) -> RunRecord:
         """The run of ``spec``, executed at most once: even a run that raised is recorded (with the error), so
-        no test repeats it."""
-        if spec not in self.records:
+        no test repeats it. Schedules what is not yet scheduled (:meth:`set_plan`) and waits for this run only."""
+        with self._lock:
+            record = self.records.get(spec)
+            if record is not None:
+                return record
+            future = self._futures.get(spec)
+            if future is None:
+                self._schedule(spec)
+                future = self._futures.get(spec)
+        if future is None:  # not submitted: waits on its training, which is running or queued
+            future = self._await_submission(spec)
+        try:
+            return future.result()
+        except CancelledError:  # the session is stopping (close())
+            with self._lock:
+                return self.records.setdefault(spec, RunRecord(spec, None, None, skipped="not run: the session "
+                                                               "was stopped before this run started"))
+
+    def _await_submission(self, spec: RunSpec) -> Future[RunRecord]:
+        training = spec.training_spec()
+        with self._lock:
+            root = self._futures.get(training)
+        if root is not None:
             try:
-                self.records[spec] = self._execute(spec)
+                root.result()
+            except CancelledError:
+                pass
+        with self._lock:  # the training's completion submitted it (or stopped the session)
+            future = self._futures.get(spec)
+            if future is None:
+                future = Future()
+                future.cancel()
+                self._futures[spec] = future
+            return future
+
+    def _schedule(self, spec: RunSpec) -> None:
+        """Submit (under ``_lock``) ``spec``'s training group, or every group of the plan when eager: each group's
+        training and negative-input runs at once, its other runs when the training is done."""
+        plan = self._plan or []
+        if self._eager and plan:
+            groups = list(dict.fromkeys(s.training_spec() for s in plan))
+        else:
+            groups = [spec.training_spec()]
+        if spec.training_spec() not in groups:
+            groups.append(spec.training_spec())
+        for root in groups:
+            members = [s for s in plan if s.training_spec() == root]
+            if root == spec.training_spec() and spec not in members:
+                members.append(spec)
+            self._schedule_group(root, members)
+
+    def _schedule_group(self, training: RunSpec, members: list[RunSpec]) -> None:
+        new = training not in self._groups
+        self._groups.add(training)
+        if new:
+            self._submit(training)
+        for s in members:
+            if s in self._futures or s in self.records:
+                continue
+            if is_group_root(s) or training in self.records:
+                self._submit(s)
+            elif s not in self._waiting.setdefault(training, []):
+                self._waiting[training].append(s)
+
+    def _submit(self, spec: RunSpec) -> None:
+        if spec in self._futures or spec in self.records:
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.jobs, thread_name_prefix="ymir-run")
+        ready = time.monotonic()
+        try:
+            self._futures[spec] = self._executor.submit(self._run_spec, spec, ready)
+        except RuntimeError:  # shut down: the session is stopping
+            future: Future[RunRecord] = Future()
+            future.cancel()
+            self._futures[spec] = future
+
+    def _run_spec(self, spec: RunSpec, ready_at: float) -> RunRecord:
+        """One run on a job slot: build its workspace, run it (with its diagnosis retries, in turn), record it,
+        and submit the runs that were waiting for it."""
+        picked = time.monotonic()
+        if self._closing:
+            record = RunRecord(spec, None, None, skipped="not run: the session was stopped before this run started")
+        else:
+            try:
+                record = self._execute(spec)
             except Exception as exc:  # a defect of ymir-conformance: recorded once, failed (never "untested")
-                self.records[spec] = RunRecord(spec, None, None, error=f"{type(exc).__name__}: {exc}"[:2000])
-        return self.records[spec]
+                record = RunRecord(spec, None, None, error=f"{type(exc).__name__}: {exc}"[:2000])
+        record.ready_at, record.picked_at = ready_at, picked
+        with self._lock:
+            self.records[spec] = record
+            for waiting in self._waiting.pop(spec, []):
+                self._submit(waiting)
+        return record
+
+    def close(self) -> None:
+        """Stop scheduling: queued runs are cancelled; running ones finish (or end when their container is
+        removed). Does not wait."""
+        with self._lock:
+            self._closing = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def timeline(self) -> dict[str, Any]:
+        """Scheduler figures for the report: jobs, and the span from the first container start to the last end."""
+        with self._lock:
+            starts = [r.started_at for r in self.records.values() if r.started_at is not None]
+            ends = [r.finished_at for r in self.records.values() if r.finished_at is not None]
+        return {"jobs": self.jobs, "span_s": round(max(ends) - min(starts), 3) if starts and ends else None}
 
     def _execute(self, spec: RunSpec) -> RunRecord:
         info = self.info(spec.image)
@@ -326,7 +519,8 @@ class Conductor:
                 pretrained = (base.model, base.model.best_stage)
             ws = build_training(root, template=template, object_type=spec.object_type,
                                 export_format=spec.export_format_value, data=data, release=spec.release,
-                                gpu_ids=self.settings.gpu_ids, pretrained=pretrained, label=spec.id)
+                                gpu_ids=self.settings.gpu_ids, pretrained=pretrained, label=spec.id,
+                                hyper=self.settings.hyper_params)
         else:
             base = self.get(spec.training_spec())
             if base.model is None:
@@ -343,7 +537,7 @@ class Conductor:
             templates = {t: info.template(spec.object_type, t) or {} for t in Task}
             ws = build_mining_infer(root, shape=spec.shape, templates=templates, object_type=spec.object_type,
                                     model=base.model, stage=stage, data=data, release=spec.release,
-                                    gpu_ids=self.settings.gpu_ids, label=spec.id)
+                                    gpu_ids=self.settings.gpu_ids, label=spec.id, hyper=self.settings.hyper_params)
         record = RunRecord(spec, None, ws)
         record.outcome = self._run_diagnosed(spec, ws, record)
         if not spec.shape.run_training:
@@ -372,19 +566,25 @@ class Conductor:
     # -- the trained-model cache: reused by a later session that runs downstream tasks only ---------------------
     def _cache_key(self, spec: RunSpec) -> Path:
         info = self.info(spec.image)
+        s = self.settings
+        # a model trained with other hyper-parameters or dataset sizes is another model
+        tuned = "" if not (s.hyper_params or s.dataset_size) else "-h" + hashlib.sha1(
+            f"{[str(p) for p in s.hyper_params]}|{s.dataset_size}".encode()).hexdigest()[:10]
         return (self.cache_dir / f"{info.image_id.removeprefix('sha256:')[:16]}-seed{self.settings.seed}-"
-                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}")
+                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}{tuned}")
 
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)
-        shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(pkg.root, dest)
+        with self._cache_lock:
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(pkg.root, dest)
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
         """When training is not among the requested tasks, reuse a model trained by an earlier session."""
         if spec.kind != "training" or "training" in self.settings.tasks:
             return None
-        pkg = load_package(self._cache_key(spec))
+        with self._cache_lock:
+            pkg = load_package(self._cache_key(spec))
         if pkg is None:
             return None
         return RunRecord(spec, None, None, model=pkg,
@@ -452,10 +652,14 @@ class Conductor:
         s = self.settings
         # the platform mounts each link target in /in and /out read-write at its own host path
         mounts = tuple((p.resolve(), str(p.resolve()), "rw") for p in (ws.asset_cache, tensorboard) if p is not None)
+        with self._lock:
+            engine = self.pool.for_group(spec.training_spec())  # every run of a training group on one engine
+        transfer = self.transfer_for(engine, spec.image)
+        record.engine = engine.url
         cspec = ContainerSpec(
             image=spec.image, in_dir=ws.in_dir, out_dir=out_dir, user=user, gpu_ids=s.gpu_ids,
             shm_size=shm_size_for(ws.config, s.gpu_ids), network=network, name=new_name(spec.id),
-            labels=run_labels(self.session_id, spec.id), limits=s.limits, extra_mounts=mounts,
+            labels=run_labels(self.session_id, spec.id), limits=s.limits, extra_mounts=mounts, transfer=transfer,
         )
         if spec.release < Release(2, 0) and user != "0:0":
             own_tree(out_dir, user)  # 1.1 does no chmod -R 777: /out belongs to the uid it runs containers as
@@ -464,16 +668,29 @@ class Conductor:
         digest_before = tree_digest(ws.in_dir)
         cache_before = tree_digest(ws.asset_cache) if ws.asset_cache is not None else ""
         watch = audit.watch_inputs(ws.in_dir, ws.asset_cache)  # what the image opens under /in (IN-11..13, LC-04)
+        if record.started_at is None:
+            record.started_at = time.monotonic()
         try:
-            result = run_container(self.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
+            result = run_container(engine.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
                                    done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
         finally:
+            record.finished_at = time.monotonic()
             inputs_opened = audit.finish(watch, ws.in_dir, ws.asset_cache, spec.shape)
-        self.container_runs += 1
+        cache_after = tree_digest(ws.asset_cache) if ws.asset_cache is not None else ""
+        if transfer == "archive":  # the host cannot watch what the engine's container opens
+            inputs_opened = {"audited": False, "complete": False, "problem": "/in was shipped to the engine "
+                             "(--ymir-transfer=archive): the host cannot watch what the container opens"}
+            digests = result.transfer.get("asset_cache_digests")
+            if digests and digests[0] != digests[1]:  # the image changed the asset cache volume
+                cache_after = f"engine:{digests[1]}"
+        with self._lock:
+            self.container_runs += 1
         record.attempts.append({"user": user, "network": network, "exit_code": result.exit_code,
                                 "timed_out": result.timed_out, "duration_s": round(result.duration_s, 3),
-                                "container": cspec.name, "oom_killed": result.oom_killed,
-                                "hit_pids_limit": result.hit_pids_limit, "never_exited": result.never_exited})
+                                "container": cspec.name, "engine": engine.url, "transfer": transfer,
+                                "oom_killed": result.oom_killed,
+                                "hit_pids_limit": result.hit_pids_limit, "never_exited": result.never_exited,
+                                **({"archive": result.transfer} if result.transfer else {})})
         return RunOutcome(
             image=spec.image, shape=spec.shape, object_type=spec.object_type, in_dir=ws.in_dir, out_dir=out_dir,
             exit_code=result.exit_code, timed_out=result.timed_out, duration_s=result.duration_s, user=user,
@@ -489,11 +706,12 @@ class Conductor:
             log_bytes_dropped=result.log_bytes_dropped, log_cap_bytes=LOG_CAP_BYTES,
             never_exited=result.never_exited, done_s=result.done_s, exit_grace_s=s.exit_grace_s,
             asset_cache=ws.asset_cache, tensorboard_dir=tensorboard, asset_cache_digest_before=cache_before,
-            asset_cache_digest_after=tree_digest(ws.asset_cache) if ws.asset_cache is not None else "",
+            asset_cache_digest_after=cache_after,
             inputs_opened=inputs_opened,
         )
 
     def cleanup(self) -> None:
+        self.close()
         if not self.settings.keep and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -512,7 +730,8 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
 
     o = record.outcome
     if o is None:
-        return {"image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped}
+        return {"image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped,
+                "engine": record.engine}
     tail = guard.tail_lines(o.out_dir, "ymir-executor-out.log", 20)
     return {
         "image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "shape": o.shape.name, "object_type": int(o.object_type),
@@ -526,7 +745,20 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "progress": [{"seen_s": round(p.seen_s, 3), "line": p.raw.split("\n", 1)[0]} for p in o.progress],
         "progress_timing": timing_summary(o.progress, o.duration_s),
         "inputs_opened": o.inputs_opened,
+        "engine": record.engine, "transfer": (record.attempts[-1].get("transfer", "bind") if record.attempts
+                                              else "bind"),
+        **_schedule_json(record),
     }
+
+
+def _schedule_json(record: RunRecord) -> dict[str, Any]:
+    """When the scheduler ran it: queue_s (inputs ready -> first container start; prep_s of it building /in) and
+    wall_s (first container start -> last container end, diagnosis retries included)."""
+    out: dict[str, Any] = {}
+    for key, value in (("queue_s", record.queue_s), ("prep_s", record.prep_s), ("wall_s", record.wall_s)):
+        if value is not None:
+            out[key] = round(value, 3)
+    return out
 
 
 __all__ = ["Conductor", "RunRecord", "RunSpec", "families", "plan"]

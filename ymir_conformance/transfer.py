@@ -460,10 +460,12 @@ class ArchiveTransfer:
         of /out; 1.1's /out owned by the run's uid): a tar cannot change the directory it is extracted into, so
         one short root container from the image does it (``sh``, ``chmod``, ``chown``)."""
         script = []
+        fixed = []
         for m in self.mounts:
-            if m.target != "/out" and not m.fetch:
-                continue
             st = os.lstat(m.host)
+            if (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o755, 0, 0):
+                continue  # what a fresh volume's root is already
+            fixed.append(m)
             script.append(f"chmod {stat.S_IMODE(st.st_mode):o} '{m.target}'")
             if (st.st_uid, st.st_gid) != (0, 0):
                 script.append(f"chown {st.st_uid}:{st.st_gid} '{m.target}'")
@@ -473,7 +475,7 @@ class ArchiveTransfer:
             self.cl.containers.run(image=self.image, entrypoint=["sh", "-c", " && ".join(script)], user="0:0",
                                    network_mode="none", labels=self.labels, remove=True,
                                    mounts=[docker.types.Mount(target=m.target, source=m.volume, type="volume")
-                                           for m in self.mounts if m.target == "/out" or m.fetch])
+                                           for m in fixed])
         except (docker.errors.ContainerError, *API_ERRORS) as exc:
             self.notes.append(f"the mode of /out could not be set to the platform's ({exc}); a non-root image may "
                               "not be able to write there")
@@ -523,12 +525,13 @@ class ArchiveTransfer:
                                       appends={"ymir-executor-out.log": log_fd} if m.target == "/out" else None)
                 if m.target == "/out":
                     self.fetched = got
-                self.notes += [f"{m.target} (archive transfer): {r}" for r in got.refused]
+                self.notes += [f"{m.target}: not fetched: {r}" for r in got.refused]
             asset = self._asset_mount()
             if asset is not None and self.asset_digests is not None:
                 self.asset_digests = (self.asset_digests[0], archive_digest(self._get(asset.target)))
             if self.notes:
-                os.write(log_fd, "".join(f"[ymir-conformance] not fetched: {n}\n" for n in self.notes[:50]).encode())
+                os.write(log_fd, "".join(f"[ymir-conformance] archive transfer: {n}\n"
+                                         for n in self.notes[:50]).encode())
         except API_ERRORS as exc:
             raise TransferError(f"could not fetch /out from the engine: {exc}") from None
         finally:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .contracts.base import Finding, Level, Status
+from .contracts.base import Finding, Level, Status, name_command
 from .image import ImageInfo
 from .platform import Release, describe
 from .session import RunRecord, format_notes, outcome_json
@@ -89,13 +89,22 @@ class Ledger:
                                   for r, v, m, s in self.compatibility(name)],
                 "summary": self.compatible_summary(name),
             })
+        def findings_json(j: Judgement) -> list[dict[str, Any]]:
+            info = self.images.get(j.image)
+            out = [f.to_json() for f in j.findings if f.status is not Status.NOT_APPLICABLE]
+            for f in out if info is not None else []:  # fix texts name the image's real start command
+                for v in f["violations"]:
+                    if v.get("fix"):
+                        v["fix"] = name_command(v["fix"], info.cmd, info.entrypoint) if info else v["fix"]
+            return out
+
         return {
             "releases": [str(r) for r in self.releases],
             "images": images,
             "runs": [outcome_json(r) for r in self.records.values()],
             "container_runs": self.container_runs,
             "judgements": [{"image": j.image, "subject": j.subject, "area": j.area, "release": str(j.release),
-                            "findings": [f.to_json() for f in j.findings if f.status is not Status.NOT_APPLICABLE]}
+                            "findings": findings_json(j)}
                            for j in self.judgements],
         }
 

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from . import datasets, guard
+from .hyper import HyperParam, edit_template
 from .errors import UnsafeOutput, WorkspaceError
 from .model import ObjectType, Task, TaskShape
 from .platform import LATEST, Release
@@ -374,7 +375,7 @@ def _fresh(root: Path) -> None:
 def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectType, export_format: str,
                    data: DatasetSpec, release: Release = LATEST, gpu_ids: tuple[str, ...] = (),
                    pretrained: tuple[ModelPackage, str] | None = None, label: str = "training",
-                   overrides: dict[str, Any] | None = None) -> Workspace:
+                   overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = ()) -> Workspace:
     _fresh(root)
     shape = TaskShape.of(Task.TRAINING)
     task_id = task_id_for(label, data.seed)
@@ -396,7 +397,8 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
         (in_dir / "models").mkdir(exist_ok=True)
     pretrained_paths = install_model(pretrained[0], in_dir, pretrained[1], release) if pretrained else None
     env = env_yaml(task_id, shape, release)
-    tpl = ui_filtered(template, Task.TRAINING)
+    # the user's edits in the web form (--ymir-set), then what the UI drops, then the platform's keys (§3.3)
+    tpl = ui_filtered(edit_template(template, Task.TRAINING, hyper), Task.TRAINING)
     if data.string_values:
         tpl = {k: (str(v) if isinstance(v, (bool, int, float)) else v) for k, v in tpl.items()}
     cfg = config_yaml(tpl, task_id=task_id, class_names=[*data.class_names, *data.extra_class_names],
@@ -413,7 +415,7 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
 def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, dict[str, Any]],
                        object_type: ObjectType, model: ModelPackage, stage: str, data: DatasetSpec,
                        release: Release = LATEST, gpu_ids: tuple[str, ...] = (), label: str = "infer",
-                       overrides: dict[str, Any] | None = None) -> Workspace:
+                       overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = ()) -> Workspace:
     """Mining, infer, or both in one run (config from the mining template when mining, else the infer one)."""
     _fresh(root)
     task_id = task_id_for(label, data.seed)
@@ -432,7 +434,7 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
     # infer template for dataset and single-image infer. The doc's "merge of both" is not what the code does.
     task = Task.MINING if shape.run_mining else Task.INFER
     env = env_yaml(task_id, shape, release)
-    cfg = config_yaml(ui_filtered(templates.get(task, {}), task), task_id=task_id,
+    cfg = config_yaml(ui_filtered(edit_template(templates.get(task, {}), task, hyper), task), task_id=task_id,
                       class_names=list(model.class_names), gpu_ids=gpu_ids, object_type=object_type,
                       release=release, shape=shape, model_params=model_paths, overrides=overrides)
     write_yaml(in_dir / "env.yaml", env)

@@ -275,8 +275,8 @@ def load_rules() -> list[Rule]:
     return rules
 
 
-def judge_diffs(diffs: list[Diff], context: dict[str, Any]) -> None:
-    """Fail on any difference the allow-list does not name; xfail when only pending (known, reported) ones remain."""
+def classify(diffs: list[Diff], context: dict[str, Any]) -> tuple[list[Diff], dict[str, list[Diff]]]:
+    """(differences the allow-list does not name, known pending ones by rule id)."""
     rules = load_rules()
     unexplained: list[Diff] = []
     pending: dict[str, list[Diff]] = {}
@@ -286,15 +286,23 @@ def judge_diffs(diffs: list[Diff], context: dict[str, Any]) -> None:
             unexplained.append(d)
         elif rule.pending:
             pending.setdefault(rule.id, []).append(d)
+    return unexplained, pending
+
+
+def judge_diffs(diffs: list[Diff], context: dict[str, Any], what: str = "the suite's tree and the platform's",
+                quiet_pending: bool = False) -> None:
+    """Fail on any difference the allow-list does not name; xfail when only pending (known, reported) ones remain
+    (``quiet_pending``: just return, e.g. inside a hypothesis example)."""
+    unexplained, pending = classify(diffs, context)
     if unexplained:
         shown = "\n".join(f"  {d}" for d in unexplained[:40])
         more = f"\n  ... and {len(unexplained) - 40} more" if len(unexplained) > 40 else ""
         pend = f"\n(and known pending: {sorted(pending)})" if pending else ""
-        pytest.fail(f"{len(unexplained)} difference(s) between the suite's tree and the platform's "
-                    f"({context}):\n{shown}{more}{pend}", pytrace=False)
-    if pending:
+        pytest.fail(f"{len(unexplained)} difference(s) between {what} ({context}):\n{shown}{more}{pend}",
+                    pytrace=False)
+    if pending and not quiet_pending:
         lines = "; ".join(f"{k}: {v[0]}" + (f" (+{len(v) - 1})" if len(v) > 1 else "") for k, v in pending.items())
-        pytest.xfail(f"known suite differences left for workspace.py (allowed.yaml 'pending'): {lines}")
+        pytest.xfail(f"known suite differences, not the differential's to fix (allowed.yaml 'pending'): {lines}")
 
 
 def python_exe() -> str:

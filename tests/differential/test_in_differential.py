@@ -68,14 +68,27 @@ def _asset_requests(in_dir: Path, scenes: list[datasets.Scene], tvt: list[str],
     return reqs
 
 
-@pytest.mark.parametrize("fmt,object_type", FORMATS_23, ids=[f"{f}-{o.name.lower()}" for f, o in FORMATS_23])
+def _offered(oracle_release: str, fmt: str, object_type: ObjectType) -> bool:
+    """Whether the release can export ``fmt`` for ``object_type`` at all: 1.1 ignores export_format and always
+    exports ARK detection (contract §4, commands/training.py); 2.x offer datasets.formats_for (+ 'none')."""
+    release = _release(oracle_release)
+    if release < Release(2, 0):
+        return (fmt, object_type) == ("det-ark", ObjectType.DETECTION)
+    return fmt == "none" or fmt in datasets.formats_for(object_type, release)
+
+
+def oracle_params(function: str, releases: list[str]) -> tuple[str, list[Any]] | None:
+    """Only the combinations each release has (conftest.pytest_generate_tests): no skips for a missing function."""
+    if function == "test_training_in":
+        return "oracle_release,fmt,object_type", [
+            pytest.param(r, f, o, id=f"{r}-{f}-{o.name.lower()}")
+            for r in releases for f, o in FORMATS_23 if _offered(r, f, o)]
+    return None
+
+
 def test_training_in(oracle_release: str, fmt: str, object_type: ObjectType, tmp_path: Path) -> None:
     oracle = get_oracle(oracle_release)
     release = _release(oracle_release)
-    if oracle.legacy and (fmt, object_type) != ("det-ark", ObjectType.DETECTION):
-        pytest.skip("ymir 1.1 ignores export_format: training always gets ARK detection (contract §4)")
-    if fmt != "none" and fmt not in datasets.formats_for(object_type, release):
-        pytest.skip(f"{fmt} is not offered for {object_type.name} on {release}")
     export_format = f"{fmt}:raw"
     ws = build_training(tmp_path / "suite", template=TEMPLATES[Task.TRAINING], object_type=object_type,
                         export_format=export_format, data=DATA, release=release)
@@ -114,27 +127,30 @@ def _platform_executor_config(shape: TaskShape, suite_config: dict[str, Any]) ->
 @pytest.mark.parametrize("shape_name", list(SHAPES))
 def test_mining_infer_in(oracle_release: str, shape_name: str, tmp_path: Path) -> None:
     oracle = get_oracle(oracle_release)
-    if oracle.legacy:
-        pytest.skip("1.1.0 mining/infer build: not wired yet")
     release = _release(oracle_release)
     shape = SHAPES[shape_name]
     object_type = ObjectType.DETECTION
+    # 2.x: a stage package (<stage>/<file>); 1.1: flat model files (utils.prepare_model extracts them flat)
+    stage = "default_best_stage" if oracle.legacy else "epoch20"
+    files = ("best.pt", "config.py") if oracle.legacy else ("epoch20.pt", "config.py")
     pkg_root = tmp_path / "package"
-    (pkg_root / "epoch20").mkdir(parents=True)
-    (pkg_root / "epoch20" / "epoch20.pt").write_bytes(b"weights")
-    (pkg_root / "epoch20" / "config.py").write_text("cfg = 1\n")
-    (pkg_root / "ymir-info.yaml").write_text("best_stage_name: epoch20\n")
-    pkg = ModelPackage(pkg_root, {"epoch20": ("epoch20.pt", "config.py")}, "epoch20", object_type,
-                       tuple(DATA.class_names))
+    (pkg_root / stage).mkdir(parents=True)
+    (pkg_root / stage / files[0]).write_bytes(b"weights")
+    (pkg_root / stage / "config.py").write_text("cfg = 1\n")
+    (pkg_root / "ymir-info.yaml").write_text(f"best_stage_name: {stage}\n")
+    pkg = ModelPackage(pkg_root, {stage: files}, stage, object_type, tuple(DATA.class_names), legacy=oracle.legacy)
     ws = build_mining_infer(tmp_path / "suite", shape=shape, templates=TEMPLATES, object_type=object_type, model=pkg,
-                            stage="epoch20", data=DATA, release=release)
+                            stage=stage, data=DATA, release=release)
     from ymir_conformance.workspace import CANDIDATE_SEED_OFFSET
     scenes = list(datasets.generate_scenes(DATA.seed + CANDIDATE_SEED_OFFSET, DATA.candidates, object_type,
                                            list(DATA.class_names)))
     work = tmp_path / "platform"
+    if oracle.legacy:
+        _compare_mining_infer_110(oracle, ws, scenes, shape, shape_name, pkg, work, tmp_path)
+        return
     oracle.call("build_mining_infer", work_dir=str(work), media_dir=str(tmp_path / "media"),
                 asset_cache_dir=str(work / "asset-cache"),
-                assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes)),
+                assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes), release),
                 label_names=sorted(DATA.class_names), class_names=list(pkg.class_names),
                 executor_config=_platform_executor_config(shape, ws.config), task_id=ws.task_id,
                 stage="epoch20", model_files=list(pkg.stages["epoch20"]),
@@ -144,6 +160,27 @@ def test_mining_infer_in(oracle_release: str, shape_name: str, tmp_path: Path) -
     diffs += [d.__class__("out/" + d.path, d.aspect, d.detail)
               for d in compare_trees(snapshot(ws.out_dir), snapshot(work / "out"))]
     judge_diffs(diffs, {"task": shape_name, "format": "none", "release": oracle_release})
+
+
+def _compare_mining_infer_110(oracle: Any, ws: Any, scenes: list[datasets.Scene], shape: TaskShape,
+                              shape_name: str, pkg: ModelPackage, work: Path, tmp_path: Path) -> None:
+    """1.1.0 mounts five things, not /in: the oracle's ``view`` is what its container sees under /in."""
+    stage = pkg.best_stage
+    reply = oracle.call("build_mining_infer", work_dir=str(work), media_dir=str(tmp_path / "media"),
+                        assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes), Release(1, 1)),
+                        label_names=sorted(DATA.class_names), class_names=list(pkg.class_names),
+                        executor_config=_platform_executor_config(shape, ws.config), task_id=ws.task_id,
+                        model_files={n: str(pkg.root / stage / n) for n in pkg.stages[stage]},
+                        run_mining=shape.run_mining, run_infer=shape.run_infer)
+    ours, theirs = snapshot(ws.in_dir), snapshot(Path(reply["view"]))
+    for snap in (ours, theirs):  # 1.1.0 exports a Python set of asset ids: index line order is hash order
+        e = snap.get("candidate-index.tsv")
+        if e is not None:
+            snap["candidate-index.tsv"] = e.__class__(e.kind, e.mode, e.target, b"".join(sorted(e.data.splitlines(True))))
+    diffs = compare_trees(ours, theirs)
+    diffs += [d.__class__("out/" + d.path, d.aspect, d.detail)
+              for d in compare_trees(snapshot(ws.out_dir), snapshot(work / "out"))]
+    judge_diffs(diffs, {"task": shape_name, "format": "none", "release": oracle.release})
 
 
 def test_oracle_is_the_release(oracle_release: str) -> None:

@@ -30,9 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "contracts
 from contract_kit import CLASS_NAMES, SHAPES, T0, Kit, make_kit, rec  # noqa: E402
 
 from ymir_conformance.contracts import Level, Status  # noqa: E402
-from ymir_conformance.model import ObjectType  # noqa: E402
+from ymir_conformance.model import ObjectType, TaskShape  # noqa: E402
+from ymir_conformance.platform import Release  # noqa: E402
 
-from .kit import Oracle, get_oracle  # noqa: E402
+from .kit import Diff, Oracle, get_oracle, judge_diffs  # noqa: E402
 
 pytestmark = pytest.mark.differential
 
@@ -111,15 +112,20 @@ def _det(kit: Kit) -> dict[str, Any]:
     return doc
 
 
+def _boxes(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """An image's box list: ``boxes`` (protocol >= 1.0.0) or ``annotations`` (1.1)."""
+    return value["boxes"] if "boxes" in value else value["annotations"]
+
+
 def float_box(kit: Kit) -> None:
     doc = _det(kit)
-    next(iter(doc["detection"].values()))["boxes"][0]["box"]["x"] = 1.5
+    _boxes(next(iter(doc["detection"].values())))[0]["box"]["x"] = 1.5
     kit.infer_json(doc)
 
 
 def missing_score(kit: Kit) -> None:
     doc = _det(kit)
-    del next(iter(doc["detection"].values()))["boxes"][0]["score"]
+    del _boxes(next(iter(doc["detection"].values())))[0]["score"]
     kit.infer_json(doc)
 
 
@@ -135,27 +141,85 @@ def no_detection_key(kit: Kit) -> None:
 
 def legacy_annotations_key(kit: Kit) -> None:
     doc = _det(kit)
-    doc["detection"] = {k: {"annotations": v["boxes"]} for k, v in doc["detection"].items()}
+    doc["detection"] = {k: {"annotations": _boxes(v)} for k, v in doc["detection"].items()}
+    kit.infer_json(doc)
+
+
+def modern_boxes_key(kit: Kit) -> None:
+    """The 2.x key on 1.1 (which reads only ``annotations``)."""
+    doc = _det(kit)
+    doc["detection"] = {k: {"boxes": _boxes(v)} for k, v in doc["detection"].items()}
+    kit.infer_json(doc)
+
+
+def rotate_angle(kit: Kit) -> None:
+    doc = _det(kit)
+    _boxes(next(iter(doc["detection"].values())))[0]["box"]["rotate_angle"] = 0.0
     kit.infer_json(doc)
 
 
 def unknown_class(kit: Kit) -> None:
     doc = _det(kit)
-    next(iter(doc["detection"].values()))["boxes"][0]["class_name"] = "zebra"
+    _boxes(next(iter(doc["detection"].values())))[0]["class_name"] = "zebra"
     kit.infer_json(doc)
 
 
 def extra_box_key(kit: Kit) -> None:
     doc = _det(kit)
-    next(iter(doc["detection"].values()))["boxes"][0]["box"]["conf"] = 0.5
+    _boxes(next(iter(doc["detection"].values())))[0]["box"]["conf"] = 0.5
     kit.infer_json(doc)
 
 
 def box_value_not_object(kit: Kit) -> None:
     doc = _det(kit)
     first = next(iter(doc["detection"]))
-    doc["detection"][first] = doc["detection"][first]["boxes"]
+    doc["detection"][first] = _boxes(doc["detection"][first])
     kit.infer_json(doc)
+
+
+# 1.1 training (protocol 0.0.0: result.yaml `model` + `map`, files flat in /out/models; training._find_models)
+
+def legacy_map_percent(kit: Kit) -> None:
+    doc = _result(kit)
+    doc["map"] = 72.0
+    _set_result(kit, doc)
+
+
+def legacy_map_missing(kit: Kit) -> None:
+    doc = _result(kit)
+    del doc["map"]
+    _set_result(kit, doc)
+
+
+def legacy_map_not_number(kit: Kit) -> None:
+    doc = _result(kit)
+    doc["map"] = "high"
+    _set_result(kit, doc)
+
+
+def legacy_missing_model_file(kit: Kit) -> None:
+    (kit.out_dir / "models/best.pt").unlink()
+
+
+def legacy_absolute_path(kit: Kit) -> None:
+    doc = _result(kit)
+    doc["model"] = [f"/out/models/{n}" for n in doc["model"]]
+    _set_result(kit, doc)
+
+
+def legacy_file_in_subfolder(kit: Kit) -> None:
+    (kit.out_dir / "models/weights").mkdir()
+    (kit.out_dir / "models/best.pt").rename(kit.out_dir / "models/weights/best.pt")
+    doc = _result(kit)
+    doc["model"] = ["weights/best.pt" if n == "best.pt" else n for n in doc["model"]]
+    _set_result(kit, doc)
+
+
+def modern_result_on_legacy(kit: Kit) -> None:
+    """A 2.x result.yaml (model_stages) where 1.1 reads only `model`/`map`."""
+    kit.write("models/epoch20/epoch20.pt", b"weights")
+    _set_result(kit, {"best_stage_name": "epoch20", "model_stages": {"epoch20": {
+        "stage_name": "epoch20", "files": ["epoch20.pt"], "timestamp": int(T0), "mAP": 0.7}}})
 
 
 def _coco(kit: Kit) -> dict[str, Any]:
@@ -240,11 +304,21 @@ MUTATIONS: dict[str, dict[str, Mutation]] = {
                                          missing_attachment, monitor_spaces, monitor_appended)},
     "infer": {f.__name__: f for f in (float_box, missing_score, full_path_keys, no_detection_key, legacy_annotations_key,
                                       unknown_class, extra_box_key, box_value_not_object, monitor_three_fields,
-                                      monitor_float_state, monitor_percent_sign)},
+                                      monitor_float_state, monitor_percent_sign, rotate_angle)},
     "infer-seg": {f.__name__: f for f in (coco_dir_in_file_name, coco_missing_area, coco_counts_list,
                                           coco_one_based_categories)},
     "mining": {f.__name__: f for f in (mining_space_separated, mining_unsorted, mining_missing, mining_bare_sha1,
                                        mining_duplicates, monitor_spaces)},
+}
+# 1.1 (protocol 0.0.0) has its own training format, and no `boxes` key: the mutations that apply there
+MUTATIONS_LEGACY: dict[str, dict[str, Mutation]] = {
+    "training": {f.__name__: f for f in (legacy_map_percent, legacy_map_missing, legacy_map_not_number,
+                                         legacy_missing_model_file, legacy_absolute_path, legacy_file_in_subfolder,
+                                         modern_result_on_legacy, no_result_yaml, monitor_spaces)},
+    "infer": {f.__name__: f for f in (float_box, missing_score, full_path_keys, no_detection_key, modern_boxes_key,
+                                      unknown_class, extra_box_key, box_value_not_object, rotate_angle,
+                                      monitor_three_fields)},
+    "mining": MUTATIONS["mining"],
 }
 CASES: dict[str, tuple[str, ObjectType]] = {
     "training": ("training", ObjectType.DETECTION),
@@ -260,12 +334,33 @@ def _suite_release(oracle_release: str) -> str:
     return ".".join(oracle_release.split(".")[:2])
 
 
-def _expected_topk(kit: Kit, topk: int) -> set[str]:
+def _legacy(oracle_release: str) -> bool:
+    return Release.parse(_suite_release(oracle_release)) < Release(2, 0)
+
+
+def _mutations(oracle_release: str) -> dict[str, dict[str, Mutation]]:
+    return MUTATIONS_LEGACY if _legacy(oracle_release) else MUTATIONS
+
+
+def _cases(oracle_release: str) -> list[str]:
+    """The cases a release has: 1.1 has no segmentation (object types 3/4 from 2.1 on; its infer reads detection
+    JSON only, mining._get_infer_annotations)."""
+    return [c for c in CASES if c in _mutations(oracle_release) or not _legacy(oracle_release)]
+
+
+def oracle_params(function: str, releases: list[str]) -> tuple[str, list[Any]] | None:
+    """Only the (release, case, mutation) combinations a release has (conftest.pytest_generate_tests)."""
+    if function in ("test_conformant_outputs_agree", "test_drawn_mutation_combinations_agree"):
+        return "oracle_release,case", [pytest.param(r, c, id=f"{r}-{c}") for r in releases for c in _cases(r)]
+    if function == "test_mutation_verdicts_agree":
+        return "oracle_release,case,mutation", [
+            pytest.param(r, c, m, id=f"{r}-{c}-{m}") for r in releases for c in _cases(r) for m in _mutations(r)[c]]
+    return None
+
+
+def expected_topk(out_dir: Path, topk: int) -> set[str]:
     """The top-k asset ids by the executor's own scores (what the user asked mining for)."""
-    scored = []
-    for line in kit.candidates:
-        scored.append(line)
-    path = kit.out_dir / "result.tsv"
+    path = out_dir / "result.tsv"
     best: list[tuple[float, str]] = []
     if path.exists():
         for ln in path.read_text().splitlines():
@@ -277,55 +372,103 @@ def _expected_topk(kit: Kit, topk: int) -> set[str]:
     return {sha for _, sha in sorted(best, key=lambda p: -p[0])[:topk]}
 
 
-def _submitted_objects(kit: Kit) -> int:
-    path = kit.out_dir / "infer-result.json"
+def submitted_objects(out_dir: Path, candidates: set[str] | None = None) -> int:
+    """Boxes the executor wrote (for ``candidates`` only, when given: other keys cannot be kept), whatever the
+    shape it wrote them in (a bare list instead of {boxes: [...]} still holds boxes meant for that image)."""
+    path = out_dir / "infer-result.json"
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return 0
+    if not isinstance(doc, dict):
+        return 0
     if "detection" in doc and isinstance(doc["detection"], dict):
-        return sum(len((v.get("boxes") or v.get("annotations") or [])) if isinstance(v, dict) else 0
-                   for v in doc["detection"].values())
+        total = 0
+        for key, v in doc["detection"].items():
+            if candidates is not None and key.rsplit("/", 1)[-1].split(".")[0] not in candidates:
+                continue
+            if isinstance(v, dict):
+                total += len(v.get("boxes") or v.get("annotations") or [])
+            elif isinstance(v, list):
+                total += len(v)
+        return total
     return len(doc.get("annotations", []))
 
 
-def compare(oracle: Oracle, kit: Kit, case: str, label: str) -> None:
-    shape_name, object_type = CASES[case]
-    shape = SHAPES[shape_name]
+def _unread_detection(out_dir: Path, object_type: ObjectType) -> bool:
+    """A detection result with no `detection` object: nothing in it can be read as predictions."""
+    if object_type != ObjectType.DETECTION:
+        return False
+    try:
+        doc = json.loads((out_dir / "infer-result.json").read_text())
+    except (OSError, ValueError):
+        return True
+    return not isinstance(doc, dict) or not isinstance(doc.get("detection"), dict)
+
+
+def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_type: ObjectType,
+                     candidates: list[str], findings: list[Any], label: str, class_names: list[str],
+                     topk: int | None = None) -> list[Diff]:
+    """The platform's accept/reject (and what it kept) per part against the suite's findings on that release;
+    returns the disagreements (empty: they agree) as Diffs ``verdict/<part>`` for allowed.yaml. A part the
+    release has no reader for (1.1.0: monitor.txt) is not compared."""
     parts = ["monitor"] + [p for p, on in (("training", shape.run_training), ("infer", shape.run_infer),
                                            ("mining", shape.run_mining)) if on]
-    topk = max(1, len(kit.candidates) - 1)
-    reply = oracle.call("judge", out_dir=str(kit.out_dir), parts=parts, executor_config={"class_names": CLASS_NAMES},
-                        label_names=CLASS_NAMES, object_type=int(object_type), topk=topk)
-    findings = kit.judge(_suite_release(oracle.release))
-    problems = []
+    ids = [c.rsplit("/", 1)[-1].split(".")[0] for c in candidates]
+    topk = topk if topk is not None else max(1, len(candidates) - 1)
+    reply = oracle.call("judge", out_dir=str(out_dir), parts=parts, executor_config={"class_names": class_names},
+                        label_names=class_names, object_type=int(object_type), topk=topk, candidates=ids)
+    problems: list[Diff] = []
     for part in parts:
         verdict = reply[part]
         if verdict.get("unavailable"):
+            assert part == "monitor", f"{part} unavailable on {oracle.release}"  # only the monitor may lack a reader
             continue
         group = [f for f in findings if f.check.rule.startswith(GROUPS[part]) and f.status == Status.FAILED]
         must = sorted(f.check.rule for f in group if f.level == Level.MUST)
         reported = sorted(f"{f.check.rule}:{f.level}" for f in group)
         if not verdict["accepted"]:
             if not must:
-                problems.append(f"{part}: platform rejects ({verdict['error']}) but the suite has no MUST violation "
-                                f"(reported: {reported or 'nothing'})")
+                problems.append(Diff(f"verdict/{part}", "platform-rejects",
+                                     f"[{label}] platform rejects ({verdict['error']}) but the suite has no MUST "
+                                     f"violation (reported: {reported or 'nothing'})"))
             continue
         loss = ""
-        if part == "infer" and verdict["objects"] < _submitted_objects(kit):
-            loss = f"{_submitted_objects(kit) - verdict['objects']} object(s) dropped"
+        if part == "training" and verdict.get("lost"):
+            loss = verdict["lost"]
+        elif part == "infer":
+            # 1.1 keeps only candidates (and, with mining, only the top-k): count what it could have kept
+            scope = set(ids) if oracle.legacy else None
+            if oracle.legacy and shape.run_mining and reply.get("mining", {}).get("accepted"):
+                scope = set(reply["mining"]["selected"])
+            submitted = submitted_objects(out_dir, scope)
+            if verdict["objects"] < submitted:
+                loss = f"{submitted - verdict['objects']} object(s) dropped"
+            elif _unread_detection(out_dir, object_type):
+                loss = "no 'detection' object: the task succeeds with no predictions at all"
         elif part == "mining":
-            if set(verdict["selected"]) != _expected_topk(kit, topk):
+            if set(verdict["selected"]) != expected_topk(out_dir, topk):
                 loss = f"selected {verdict['selected']} instead of the top {topk} by score"
         elif part == "monitor":
-            last = (kit.out_dir / "monitor.txt").read_text().splitlines()[-1].split("\t")
+            last = (out_dir / "monitor.txt").read_text().splitlines()[-1].split("\t")
             if len(last) > 2 and abs(float(verdict["percent"]) - float(last[2])) > 1e-6:
                 loss = f"platform shows {verdict['percent']}, the executor's latest is {last[2]}"
         if loss and not group:
-            problems.append(f"{part}: platform accepts and loses data ({loss}) but the suite reports nothing")
+            problems.append(Diff(f"verdict/{part}", "loss-unreported",
+                                 f"[{label}] platform accepts and loses data ({loss}) but the suite reports nothing"))
         if not loss and must:
-            problems.append(f"{part}: platform accepts and keeps everything but the suite fails MUST {must}")
-    assert not problems, f"[{label} on {oracle.release}]\n  " + "\n  ".join(problems)
+            problems.append(Diff(f"verdict/{part}", "suite-stricter",
+                                 f"[{label}] platform accepts and keeps everything but the suite fails MUST {must}"))
+    return problems
+
+
+def compare(oracle: Oracle, kit: Kit, case: str, label: str, quiet_pending: bool = False) -> None:
+    shape_name, object_type = CASES[case]
+    findings = kit.judge(_suite_release(oracle.release))
+    problems = compare_verdicts(oracle, kit.out_dir, SHAPES[shape_name], object_type, kit.candidates, findings, label,
+                                CLASS_NAMES)
+    judge_diffs(problems, {"release": oracle.release, "case": case, "mutation": label},
+                what="the suite's verdict and the platform's", quiet_pending=quiet_pending)
 
 
 def _fresh_kit(root: Path, case: str, release: str) -> Kit:
@@ -333,31 +476,23 @@ def _fresh_kit(root: Path, case: str, release: str) -> Kit:
     return make_kit(root, SHAPES[shape_name], object_type, release).conformant(release)
 
 
-@pytest.mark.parametrize("case", list(CASES))
 def test_conformant_outputs_agree(oracle_release: str, case: str, tmp_path: Path) -> None:
     oracle = get_oracle(oracle_release)
-    if oracle.legacy:
-        pytest.skip("1.1.0 verdict oracle not wired yet (its post-processing lives in commands/*.py)")
     compare(oracle, _fresh_kit(tmp_path / "kit", case, _suite_release(oracle_release)), case, "conformant")
 
 
-@pytest.mark.parametrize("case,mutation", [(c, m) for c, ms in MUTATIONS.items() for m in ms])
 def test_mutation_verdicts_agree(oracle_release: str, case: str, mutation: str, tmp_path: Path) -> None:
     oracle = get_oracle(oracle_release)
-    if oracle.legacy:
-        pytest.skip("1.1.0 verdict oracle not wired yet (its post-processing lives in commands/*.py)")
     kit = _fresh_kit(tmp_path / "kit", case, _suite_release(oracle_release))
-    MUTATIONS[case][mutation](kit)
+    _mutations(oracle_release)[case][mutation](kit)
     compare(oracle, kit, case, mutation)
 
 
-@pytest.mark.parametrize("case", list(CASES))
 def test_drawn_mutation_combinations_agree(oracle_release: str, case: str) -> None:
     """Hypothesis draws pairs of mutations (order matters: a later one may repair or mask an earlier one)."""
     oracle = get_oracle(oracle_release)
-    if oracle.legacy:
-        pytest.skip("1.1.0 verdict oracle not wired yet")
-    names = sorted(MUTATIONS[case])
+    mutations = _mutations(oracle_release)[case]
+    names = sorted(mutations)
 
     @settings(max_examples=8, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -368,10 +503,10 @@ def test_drawn_mutation_combinations_agree(oracle_release: str, case: str) -> No
             kit = _fresh_kit(root / "kit", case, _suite_release(oracle_release))
             for name in chosen:
                 try:
-                    MUTATIONS[case][name](kit)
+                    mutations[name](kit)
                 except (FileNotFoundError, KeyError, TypeError, StopIteration, AttributeError):
                     pass  # an earlier mutation removed what this one edits
-            compare(oracle, kit, case, "+".join(chosen))
+            compare(oracle, kit, case, "+".join(chosen), quiet_pending=True)
         finally:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -118,7 +118,7 @@ def test_parse_limits_rejects(value: str, says: str) -> None:
 def test_limits_describe_round_trips() -> None:
     for lim in (LIMITS_8G, NO_LIMITS, Limits(pids=None, memory_bytes=256 * MiB)):
         assert parse_limits(lim.describe(), "x") == lim or lim.describe() == "off"
-    assert LIMITS_8G.describe() == "pids=4096,memory=8g,log=16m"
+    assert LIMITS_8G.describe() == "pids=4096,memory=8g,log=16m,disk=10g"
 
 
 def test_result_files_per_shape() -> None:

@@ -27,6 +27,17 @@ from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
 
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
+START_COMMAND = "the image's start command"  # in fix texts; named with the image's real CMD by name_command()
+
+
+def name_command(text: str, cmd: list[str], entrypoint: list[str]) -> str:
+    """``text`` with :data:`START_COMMAND` followed by the image's real ENTRYPOINT + CMD, when known."""
+    argv = [*entrypoint, *cmd]
+    if not argv or START_COMMAND not in text:
+        return text
+    import shlex
+
+    return text.replace(START_COMMAND, f"{START_COMMAND} (`{' '.join(shlex.quote(a) for a in argv)}`)")
 
 
 class Level(enum.StrEnum):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from .. import guard
 from ..model import RunOutcome
-from .base import Area, Level, RunView, Violation, cap, check, short
+from .base import START_COMMAND, Area, Level, RunView, Violation, cap, check, short
 from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
 
 LOG_PATH = "/out/ymir-executor-out.log"
@@ -46,15 +46,14 @@ def _final_monitor(view: RunView) -> Snapshot | None:
 # --------------------------------------------------------------------------------------------------------
 
 FIX_EXIT = (
-    "Make /usr/bin/start.sh (the image's default CMD, run with no arguments and also as "
-    "'bash /usr/bin/start.sh') finish the task and exit 0. Any non-zero exit fails the task; the task message "
+    f"Make {START_COMMAND} (its default CMD/ENTRYPOINT, run with no arguments) finish the task and exit 0. Any non-zero exit fails the task; the task message "
     "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. See the log tail "
     "above for the cause."
 )
 
 
 FIX_NEVER_EXITS = (
-    "Make /usr/bin/start.sh return once the results are written: do not end with `sleep infinity`, `tail -f`, "
+    f"Make {START_COMMAND} return once the results are written: do not end with `sleep infinity`, `tail -f`, "
     "`wait` on a background server (TensorBoard, a web UI), or leave non-daemon threads and child processes "
     "running (close and join multiprocessing pools and DataLoader workers, stop TensorBoard writers); then exit "
     "0. If a library thread keeps Python alive, flush and call os._exit(0) at the end of main."

@@ -576,7 +576,8 @@ MAX_EVENT_FILES = 5
 MAX_EVENTS = 10000
 FIX_TB = (
     "Write TensorBoard event files to /out/tensorboard (env.yaml output.tensorboard_dir), e.g. with "
-    "torch.utils.tensorboard.SummaryWriter(log_dir='/out/tensorboard') or tensorboardX, logging at least the "
+    "torch.utils.tensorboard.SummaryWriter(log_dir='/out/tensorboard'), tensorboardX, or without torch the "
+    "standard-library writer `python -m ymir_conformance init` puts in app/tfevents.py, logging at least the "
     "training loss and the evaluation metric per epoch, and close() the writer before exiting. The platform's "
     "TensorBoard view shows nothing otherwise."
 )

@@ -26,6 +26,18 @@ def export_candidates(
     sink.mkdir("assets")
     paths: list[str] = []
     seen: set[str] = set()
+    try:
+        _write_candidates(sink, layout, scenes, flat_names, paths, seen)
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.write(CANDIDATE_INDEX, "".join(p + "\n" for p in paths))
+    sink.close()
+    return paths
+
+
+def _write_candidates(sink: FileSink, layout: Layout, scenes: Iterable[Scene], flat_names: bool, paths: list[str],
+                      seen: set[str]) -> None:
     for scene in scenes:
         if flat_names:
             if "/" in scene.name or "\\" in scene.name or scene.name in ("", ".", ".."):
@@ -42,5 +54,3 @@ def export_candidates(
         relpath = layout.asset_relpath(scene)
         sink.write(f"assets/{relpath}", scene.image_bytes)
         paths.append(layout.container_path("assets", relpath))
-    sink.write(CANDIDATE_INDEX, "".join(p + "\n" for p in paths))
-    return paths

@@ -182,9 +182,13 @@ def export_training_set(
         annotations.finish()
         if predictions is not None:
             predictions.finish()
+    except BaseException:
+        sink.abandon()
+        raise
     finally:
         for handle in handles.values():
             handle.close()
+    sink.close()  # every file written (raises a writer's error)
     return ExportSummary(
         release=release,
         export_format=export_format,

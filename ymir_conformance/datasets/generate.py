@@ -1,7 +1,13 @@
 """Stream synthetic scenes: textured backgrounds with coloured objects of stable per-class colour."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from multiprocessing.pool import AsyncResult
 
 import numpy as np
 
@@ -51,6 +57,85 @@ def _plan_objects(
     return plans
 
 
+PARALLEL_MIN = 512  # scenes below which rendering stays in this process (pool start-up would cost more)
+CHUNK = 32  # scenes per worker task
+MAX_WORKERS = 4
+
+
+def default_workers(count: int) -> int:
+    """Worker processes for ``count`` scenes: none for small sets, else one per core (at most MAX_WORKERS).
+    ``YMIR_DATASET_WORKERS`` overrides (0: always in-process)."""
+    env = os.environ.get("YMIR_DATASET_WORKERS", "").strip()
+    if env.isdigit():
+        return int(env)
+    if count < PARALLEL_MIN:
+        return 0
+    return min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """Everything that fixes the scenes of one ``generate_scenes`` call (sent to worker processes)."""
+
+    seed: int
+    object_type: ObjectType
+    class_names: tuple[str, ...]
+    min_size: tuple[int, int]
+    max_size: tuple[int, int]
+    exts: tuple[str, ...]
+    name_prefix: str
+
+
+def _renderer(recipe: _Recipe) -> Callable[[int], Scene]:
+    painter = ScenePainter.for_seed(recipe.seed, recipe.object_type, recipe.class_names)
+    min_size, max_size, exts = recipe.min_size, recipe.max_size, recipe.exts
+    segmentation = recipe.object_type.is_segmentation
+
+    def render(index: int) -> Scene:
+        rng = scene_rng(recipe.seed, index)
+        uw, uh, ue = rng.random(3).tolist()
+        width = min_size[0] + int(uw * (max_size[0] - min_size[0] + 1))
+        height = min_size[1] + int(uh * (max_size[1] - min_size[1] + 1))
+        ext = exts[int(ue * len(exts))]
+        plans = _plan_objects(rng, width, height, len(painter.class_names), segmentation)
+        return painter.paint(scene_name(recipe.name_prefix, index, ext), (width, height), ext, plans, rng)
+
+    return render
+
+
+_WORKER_RENDERERS: dict[_Recipe, Callable[[int], Scene]] = {}
+
+
+def _render_chunk(recipe: _Recipe, start: int, stop: int) -> list[Scene]:
+    """In a worker process: scenes ``start``..``stop - 1`` (their sha1 computed here too)."""
+    render = _WORKER_RENDERERS.get(recipe)
+    if render is None:
+        _WORKER_RENDERERS.clear()
+        render = _WORKER_RENDERERS[recipe] = _renderer(recipe)
+    scenes = [render(i) for i in range(start, stop)]
+    for scene in scenes:
+        scene.sha1  # noqa: B018 - cached on the scene, so pickled with it
+    return scenes
+
+
+def _parallel(recipe: _Recipe, count: int, workers: int) -> Iterator[Scene]:
+    """Scenes 0..count-1 in order, rendered by ``workers`` forked processes, at most 2 chunks per worker ahead.
+
+    Scene ``i`` depends only on ``(seed, i)``, so which process renders it changes nothing in its bytes."""
+    ctx = multiprocessing.get_context("fork")
+    pending: deque[AsyncResult[list[Scene]]] = deque()
+    starts = iter(range(0, count, CHUNK))
+    with ctx.Pool(workers) as pool:
+        for start in itertools.islice(starts, 2 * workers):
+            pending.append(pool.apply_async(_render_chunk, (recipe, start, min(count, start + CHUNK))))
+        while pending:
+            scenes = pending.popleft().get()
+            nxt = next(starts, None)
+            if nxt is not None:
+                pending.append(pool.apply_async(_render_chunk, (recipe, nxt, min(count, nxt + CHUNK))))
+            yield from scenes
+
+
 def generate_scenes(
     seed: int,
     count: int,
@@ -61,13 +146,16 @@ def generate_scenes(
     max_size: tuple[int, int] = (480, 360),
     image_exts: Sequence[str] = ("jpg", "png"),
     name_prefix: str = "scene",
+    workers: int | None = None,
 ) -> Iterator[Scene]:
     """Yield ``count`` scenes, one at a time (memory stays flat in ``count``); same seed, same bytes.
 
     Sizes are (width, height), drawn uniformly between ``min_size`` and ``max_size``. Detection scenes
     hold filled rectangles; segmentation scenes hold rectangles, ellipses and polygons (some touching,
     some overlapping) with visible-pixel masks; semantic segmentation merges them into one object per class.
-    Scene ``i`` depends only on ``(seed, i)``; one is rendered per ``next()``.
+    Scene ``i`` depends only on ``(seed, i)``. ``workers``: processes rendering ahead in chunks (default
+    :func:`default_workers`: none below PARALLEL_MIN scenes); 0 renders one scene per ``next()`` in this process.
+    The scenes and their order are the same either way.
     """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
@@ -76,16 +164,9 @@ def generate_scenes(
         raise ValueError(f"image_exts must be a non-empty subset of {ASSET_EXTS}, got {tuple(image_exts)}")
     if not (1 <= min_size[0] <= max_size[0] and 1 <= min_size[1] <= max_size[1]):
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size}, {max_size}")
-    painter = ScenePainter.for_seed(seed, object_type, class_names)
-    exts = tuple(image_exts)
-
-    def render(index: int) -> Scene:
-        rng = scene_rng(seed, index)
-        uw, uh, ue = rng.random(3).tolist()
-        width = min_size[0] + int(uw * (max_size[0] - min_size[0] + 1))
-        height = min_size[1] + int(uh * (max_size[1] - min_size[1] + 1))
-        ext = exts[int(ue * len(exts))]
-        plans = _plan_objects(rng, width, height, len(painter.class_names), object_type.is_segmentation)
-        return painter.paint(scene_name(name_prefix, index, ext), (width, height), ext, plans, rng)
-
-    yield from map(render, range(count))
+    recipe = _Recipe(seed, object_type, tuple(class_names), tuple(min_size), tuple(max_size),  # type: ignore[arg-type]
+                     tuple(image_exts), name_prefix)
+    n_workers = default_workers(count) if workers is None else workers
+    if n_workers > 0 and count > CHUNK:
+        return _parallel(recipe, count, n_workers)
+    return map(_renderer(recipe), range(count))

@@ -44,6 +44,10 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
         "releases": [str(r) for r in settings.releases], "strict": settings.strict,
         "gate": [str(r) for r in settings.gated],
         "budget": dict(settings.budget.__dict__),
+        "hyper_params": [str(p) for p in settings.hyper_params],  # --ymir-set, as config.yaml spells values
+        "jobs": settings.jobs,  # --ymir-jobs: container runs at once (per xdist worker)
+        "dataset_size": ({k: v for k, v in settings.dataset_size.__dict__.items() if v is not None}
+                         if settings.dataset_size else None),
     }
     for run in data.get("runs", []):
         if "skipped" in run:

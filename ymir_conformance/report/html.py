@@ -361,6 +361,9 @@ def reproduce_command(data: dict[str, Any]) -> str:
             f"--ymir-platform={','.join(data.get('releases', []))}"]
     if s.get("gpu_ids"):
         args.append(f"--ymir-gpus={','.join(s['gpu_ids'])}")
+    args += [f"--ymir-set={p}" for p in s.get("hyper_params") or []]
+    if s.get("dataset_size"):
+        args.append("--ymir-dataset-size=" + ",".join(f"{k}={v}" for k, v in s["dataset_size"].items()))
     return " ".join(shlex.quote(a) for a in args)
 
 
@@ -378,6 +381,8 @@ def render_certificate(data: dict[str, Any]) -> str:
                f'{_e(settings.get("seed"))} &middot; user {_e(settings.get("user"))} &middot; '
                f'{"GPUs " + _e(",".join(settings.get("gpu_ids", []))) if settings.get("gpu_ids") else "CPU mode"}'
                f' &middot; {_e(data.get("container_runs"))} container runs</p>')
+    if settings.get("hyper_params"):
+        out.append(f'<p class="sub">hyper-parameters set: {_e(", ".join(settings["hyper_params"]))}</p>')
     out.append(_banner(data))
     for img in images:
         out.append(f'<p class="summary">{_e(img["image"])}: {_e(verdict_sentence(img.get("compatibility", [])))}</p>')

@@ -38,8 +38,11 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
             first = f"{t['first_update_s']:.1f}s" if t["first_update_s"] is not None else "never"
             status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
             extra = f"  [{'; '.join(run['diagnosis'])}]" if run.get("diagnosis") else ""
+            sched = (f"  queued {run['queue_s']:.1f}s, wall {run['wall_s']:.1f}s" if "queue_s" in run
+                     and "wall_s" in run else "")
             lines.append(f"    {run['id']:<32} {status:<9} {run['duration_s']:6.1f}s  progress updates "
-                         f"{int(t['updates'] or 0):>4}, first {first}, longest gap {t['longest_gap_s'] or 0:.1f}s{extra}")
+                         f"{int(t['updates'] or 0):>4}, first {first}, longest gap {t['longest_gap_s'] or 0:.1f}s"
+                         f"{sched}{extra}")
             inputs = counts_line(run.get("inputs_opened") or {})
             if inputs:
                 lines.append(f"    {'':<32} inputs opened: {inputs}")

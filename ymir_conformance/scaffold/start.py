@@ -3,7 +3,7 @@
 
 The platform starts the image with no command; the Dockerfile's CMD runs this file. It reads /in/env.yaml to
 learn the task and every path, /in/config.yaml for the hyper-parameters and class_names, and writes:
-  /out/monitor.txt            progress (overwritten, never appended), state 3 when done, 4 on failure
+  /out/monitor.txt            progress (overwritten, never appended): state 2, or 4 on failure
   /out/models/<stage>/...     the model files, and /out/models/result.yaml (model_stages, best_stage_name)
   /out/tensorboard/           TensorBoard events (tfevents.py: no torch needed)
   /out/infer-result.json      {"detection": {"<image basename>": {"boxes": [...]}}}
@@ -17,26 +17,28 @@ import os
 import sys
 import time
 import traceback
+from typing import Any
 
 import yaml
 
 from tfevents import EventWriter
 
-RUNNING, DONE, ERROR = 2, 3, 4
+RUNNING, ERROR = 2, 4  # never write 3 (DONE): the platform does that itself (MON-06)
 
 
-def load_yaml(path):
+def load_yaml(path: str) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+        value = yaml.safe_load(f)
+    return value if isinstance(value, dict) else {}
 
 
 class Monitor:
-    def __init__(self, env):
+    def __init__(self, env: dict[str, Any]) -> None:
         self.path = env["output"]["monitor_file"]
         self.task_id = env["task_id"]
         self.percent = 0.0
 
-    def write(self, percent, state=RUNNING, code=0):
+    def write(self, percent: float, state: int = RUNNING, code: int = 0) -> None:
         self.percent = max(self.percent, min(1.0, percent))  # never backwards
         tmp = self.path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -44,7 +46,7 @@ class Monitor:
         os.replace(tmp, self.path)  # atomic: the platform never reads a half-written line
 
 
-def read_index(path):
+def read_index(path: str) -> list[list[str]]:
     """The lines of an index TSV, split on TAB (training: image, annotation; candidates: image)."""
     if not path or not os.path.isfile(path):
         return []
@@ -52,13 +54,13 @@ def read_index(path):
         return [line.rstrip("\n").split("\t") for line in f if line.strip()]
 
 
-def score(path):
+def score(path: str) -> float:
     """TODO: a real model. A stable pseudo-score in [0, 1] from the image bytes."""
     with open(path, "rb") as f:
         return int(hashlib.sha1(f.read()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def train(env, cfg, monitor):
+def train(env: dict[str, Any], cfg: dict[str, Any], monitor: Monitor) -> None:
     out = env["output"]
     rows = read_index(env["input"]["training_index_file"]) + read_index(env["input"]["val_index_file"])
     classes = list(cfg.get("class_names") or [])
@@ -72,7 +74,7 @@ def train(env, cfg, monitor):
         monitor.write(0.8 * (i + 1) / max(1, len(rows)))
     epochs = int(cfg.get("epochs", 1))
     writer = EventWriter(out["tensorboard_dir"])
-    stages = {}
+    stages: dict[str, dict[str, Any]] = {}
     for epoch in range(1, epochs + 1):
         name = f"epoch_{epoch}"  # a Python identifier: no '@' or '/', at most 100 characters
         os.makedirs(os.path.join(out["models_dir"], name), exist_ok=True)
@@ -93,20 +95,20 @@ def train(env, cfg, monitor):
     print(f"training done: {len(rows)} images, stages {', '.join(stages)}", flush=True)
 
 
-def load_model(cfg):
+def load_model(cfg: dict[str, Any]) -> dict[str, Any]:
     """Open every model file the platform names in model_params_path (TODO: load your weights)."""
-    model = {}
+    model: dict[str, Any] = {}
     for path in cfg.get("model_params_path") or []:
         if path.endswith(".json") and os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
-                model = json.load(f)
+                model = dict(json.load(f))
     return model
 
 
-def mine_and_infer(env, cfg, monitor):
+def mine_and_infer(env: dict[str, Any], cfg: dict[str, Any], monitor: Monitor) -> None:
     load_model(cfg)
     candidates = [row[0] for row in read_index(env["input"]["candidate_index_file"])]
-    scores = {}
+    scores: dict[str, float] = {}
     for i, path in enumerate(candidates):
         scores[path] = score(path)
         monitor.write(0.9 * (i + 1) / max(1, len(candidates)))
@@ -118,13 +120,13 @@ def mine_and_infer(env, cfg, monitor):
     if env.get("run_infer"):
         # TODO: real boxes: {"box": {"x": int, "y": int, "w": int, "h": int, "rotate_angle": 0.0},
         #                    "class_name": one of class_names, "score": float in [0, 1]}
-        detection = {os.path.basename(p): {"boxes": []} for p in candidates}
+        detection: dict[str, dict[str, list[Any]]] = {os.path.basename(p): {"boxes": []} for p in candidates}
         with open(out["infer_result_file"], "w", encoding="utf-8") as f:
             json.dump({"detection": detection}, f)
     print(f"{len(candidates)} candidates scored", flush=True)
 
 
-def main():
+def main() -> int:
     env = load_yaml("/in/env.yaml")
     cfg = load_yaml(env["input"]["config_file"])
     monitor = Monitor(env)
@@ -136,7 +138,7 @@ def main():
             train(env, cfg, monitor)
         if env.get("run_mining") or env.get("run_infer"):
             mine_and_infer(env, cfg, monitor)
-        monitor.write(1.0, DONE)
+        monitor.write(1.0)  # 100 %, still state 2: the platform marks the task done
         return 0
     except Exception as exc:  # the platform shows the last lines of the log: print the cause last
         traceback.print_exc()
