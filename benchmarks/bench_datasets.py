@@ -7,7 +7,13 @@ Prints, at 320x240:
      time per image and peak RSS, each size in a fresh subprocess; a per-image time ratio near 1 and an
      RSS growth far below the data size show linear cost and streaming.
 
+Generation runs in worker processes for large sets (``generate.default_workers``: one per core from 512 scenes) and
+files are written by writer threads (``files.FileSink``); ``--workers 0`` measures the in-process renderer.
+``--e2e N`` prints only the end-to-end figure the issue tracks (det-ark, N images, best of ``--repeat`` runs, each in
+a fresh process), with the CPU time of the process and its workers.
+
 Usage:  python benchmarks/bench_datasets.py [--sizes 100,1000,10000] [--formats det-ark,det-voc,coco]
+        python benchmarks/bench_datasets.py --e2e 2000 --repeat 5 [--workers 0]
 """
 from __future__ import annotations
 
@@ -83,6 +89,8 @@ def child(count: int, fmt: str) -> dict[str, float]:
     tmp = tempfile.mkdtemp(prefix="bench-ds-")
     try:
         split = count * 4 // 5
+        cpu_before = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                             resource.getrusage(resource.RUSAGE_CHILDREN)))
         start = time.perf_counter()
         summary = export_training_set(
             Path(tmp),
@@ -93,12 +101,15 @@ def child(count: int, fmt: str) -> dict[str, float]:
             release=Release.parse(release),
         )
         elapsed = time.perf_counter() - start
+        usage = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = sum(u.ru_utime + u.ru_stime for u in usage) - cpu_before
         rss_after = _proc_status_kb("VmHWM")  # before walking the output (that walk allocates, too)
         data = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp) for f in files)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     assert summary.total_images == count
-    return {"seconds": elapsed, "rss_before_kb": rss_before, "rss_peak_kb": rss_after, "data_bytes": data}
+    return {"seconds": elapsed, "cpu_seconds": cpu, "rss_before_kb": rss_before, "rss_peak_kb": rss_after,
+            "data_bytes": data}
 
 
 def bench_scaling(sizes: list[int], formats: list[str]) -> None:
@@ -124,6 +135,21 @@ def bench_scaling(sizes: list[int], formats: list[str]) -> None:
             )
 
 
+def bench_e2e(count: int, repeat: int) -> None:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", str(count), "det-ark"], check=True,
+                             capture_output=True, text=True)
+        runs.append(json.loads(out.stdout))
+    rates = sorted(count / r["seconds"] for r in runs)
+    cpu = sorted(r["cpu_seconds"] / count * 1000 for r in runs)
+    print(f"== end to end, generate+export det-ark, {count} images at 320x240, {repeat} fresh processes, "
+          f"workers={os.environ.get('YMIR_DATASET_WORKERS', 'auto')}, load {os.getloadavg()[0]:.1f}")
+    print(f"  best {rates[-1]:6.0f} img/s, median {rates[len(rates) // 2]:6.0f} img/s "
+          f"(all: {', '.join(f'{r:.0f}' for r in rates)}); CPU {cpu[0]:.3f} ms/img at best, median "
+          f"{cpu[len(cpu) // 2]:.3f} (process + workers)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100,1000,10000")
@@ -131,7 +157,15 @@ def main() -> None:
     parser.add_argument("--scaling-formats", default="det-ark,coco,seg-coco")
     parser.add_argument("--count", type=int, default=1000, help="images for the throughput sections")
     parser.add_argument("--child", nargs=2, metavar=("COUNT", "FORMAT"), help=argparse.SUPPRESS)
+    parser.add_argument("--e2e", type=int, metavar="N", help="only the end-to-end det-ark figure for N images")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workers", type=int, help="generation worker processes (default: auto; 0: in-process)")
     args = parser.parse_args()
+    if args.workers is not None:
+        os.environ["YMIR_DATASET_WORKERS"] = str(args.workers)
+    if args.e2e:
+        bench_e2e(args.e2e, args.repeat)
+        return
     if args.child:
         print(json.dumps(child(int(args.child[0]), args.child[1])))
         return

@@ -395,7 +395,7 @@ class Conductor:
         if future is None:  # not submitted: waits on its training, which is running or queued
             future = self._await_submission(spec)
         try:
-            return future.result()
+            return _result(future)
         except CancelledError:  # the session is stopping (close())
             with self._lock:
                 return self.records.setdefault(spec, RunRecord(spec, None, None, skipped="not run: the session "
@@ -407,7 +407,7 @@ class Conductor:
             root = self._futures.get(training)
         if root is not None:
             try:
-                root.result()
+                _result(root)
             except CancelledError:
                 pass
         with self._lock:  # the training's completion submitted it (or stopped the session)
@@ -607,7 +607,8 @@ class Conductor:
             if diag_out.exists():
                 shutil.rmtree(diag_out)
             tensorboard = ws.retry_tensorboard(len(record.attempts))
-            prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0))
+            prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
+                        model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
             retry = self._run_once(spec, ws, diag_out, user, network, record, tensorboard)
             if retry.succeeded:
                 retry.retried_as_root = user != s.user
@@ -714,6 +715,16 @@ class Conductor:
         self.close()
         if not self.settings.keep and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _result(future: Future[RunRecord]) -> RunRecord:
+    """``future.result()``, waking up often: a SIGINT/SIGTERM the kernel delivers to another thread (a run's) does
+    not interrupt the main thread's untimed lock wait, so its KeyboardInterrupt would wait for the run to end."""
+    while True:
+        try:
+            return future.result(timeout=0.2)
+        except TimeoutError:
+            continue
 
 
 def _failed_with_no_gpu(o: RunOutcome) -> bool:

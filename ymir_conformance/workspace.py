@@ -121,7 +121,8 @@ def chmod_777(root: Path) -> None:
                 os.chmod(p, 0o777)
 
 
-def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = None, chmod: bool = True) -> None:
+def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = None, chmod: bool = True,
+                model_dirs: bool = True) -> None:
     """/out as the platform leaves it before the container starts (contract §1.4, §1.13).
 
     ``tensorboard_host`` (2.x training): ``/out/tensorboard`` is then a symlink to that host folder (chmod 777),
@@ -130,19 +131,21 @@ def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = Non
     The executor log is created after the ``chmod -R 777``, so it is 0644 as on the platform: a non-root image
     cannot write to it directly (its stdout and stderr go there). ``chmod=False`` (1.1): no ``chmod -R 777`` at
     all; /out then belongs to the uid the platform runs as, which is also the container's ``--user``
-    (:func:`own_tree`).
+    (:func:`own_tree`). ``model_dirs=False`` (1.1 mining/infer): no ``models/`` nor ``tensorboard/``.
     """
-    (out_dir / "models").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     log = out_dir / "ymir-executor-out.log"
-    if tensorboard_host is not None:
-        if tensorboard_host.exists():
-            shutil.rmtree(tensorboard_host)
-        tensorboard_host.mkdir(parents=True)
-        os.symlink(log.resolve(), tensorboard_host / "executor.log")
-        os.chmod(tensorboard_host, 0o777)
-        os.symlink(tensorboard_host.resolve(), out_dir / "tensorboard")
-    else:
-        (out_dir / "tensorboard").mkdir(exist_ok=True)
+    if model_dirs:  # not for 1.1 mining/infer: the platform makes only <work>/out there
+        (out_dir / "models").mkdir(exist_ok=True)
+        if tensorboard_host is not None:
+            if tensorboard_host.exists():
+                shutil.rmtree(tensorboard_host)
+            tensorboard_host.mkdir(parents=True)
+            os.symlink(log.resolve(), tensorboard_host / "executor.log")
+            os.chmod(tensorboard_host, 0o777)
+            os.symlink(tensorboard_host.resolve(), out_dir / "tensorboard")
+        else:
+            (out_dir / "tensorboard").mkdir(exist_ok=True)
     (out_dir / "monitor.txt").write_text(f"{task_id}\t{time.time():.6f}\t0.00\t1\t0\n")
     if chmod:
         chmod_777(out_dir)
@@ -293,7 +296,14 @@ def install_model(pkg: ModelPackage, in_dir: Path, stage: str, release: Release)
     """Extract one stage into /in/models like ``prepare_model``; returns the container paths for config.yaml."""
     models = in_dir / "models"
     models.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(pkg.root / "ymir-info.yaml", models / "ymir-info.yaml")
+    if release.per_stage_models:
+        shutil.copyfile(pkg.root / "ymir-info.yaml", models / "ymir-info.yaml")
+    else:  # 1.1's package info (utils.ModelStorage.as_dict), not the 2.x one
+        info = guard.load_yaml(guard.read_text(pkg.root, "ymir-info.yaml", guard.CAPS["result-yaml"]))
+        write_yaml(models / "ymir-info.yaml", {
+            "models": list(pkg.stages[stage]),
+            "executor_config": {**info.get("executor_config", {}), "class_names": list(pkg.class_names)},
+            "task_context": info.get("task_context", {}), "class_names": list(pkg.class_names)})
     paths = []
     for name in pkg.stages[stage]:
         if release.per_stage_models and not pkg.legacy:
@@ -427,8 +437,9 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
     in_dir = root / "in"
     candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names, release=release)
     write_ground_truth(root / GROUND_TRUTH, candidates, scenes)
-    for sub in ("annotations", "predictions"):
-        (in_dir / sub).mkdir(exist_ok=True)
+    if release >= Release(2, 0):  # 1.1 mounts only assets, models and three files into /in (contract §1.3)
+        for sub in ("annotations", "predictions"):
+            (in_dir / sub).mkdir(exist_ok=True)
     model_paths = install_model(model, in_dir, stage, release)
     # What the web UI sends (contract §3.3): the mining template for a mining task (also mining+infer), the
     # infer template for dataset and single-image infer. The doc's "merge of both" is not what the code does.
@@ -445,7 +456,7 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
         if cache is not None:  # mir mining's work index: host paths, not for executors (contract §3.1)
             host = {c: str(cache.resolve() / c.removeprefix("/in/assets/")) for c in candidates}
             (in_dir / "candidate-src-index.tsv").write_text("".join(f"{host[c]}\n" for c in candidates))
-    prepare_out(root / "out", task_id, chmod=release >= Release(2, 0))
+    prepare_out(root / "out", task_id, chmod=release >= Release(2, 0), model_dirs=release >= Release(2, 0))
     return Workspace(root, shape, object_type, task_id, cfg, env, None, candidates, asset_cache=cache)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import docker
 import pytest
 
-from ymir_conformance.contracts.base import judge
+from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.options import Settings
 from ymir_conformance.platform import Release
 from ymir_conformance.session import Conductor, RunRecord, plan
@@ -99,7 +99,7 @@ def test_real_outputs_agree(request: pytest.FixtureRequest, image_runs: Callable
         findings = judge(outcome, spec.release)
         label = f"{name} {spec.kind} {spec.export_format}"
         if outcome.exit_code != 0:  # the platform fails the task on a container error, whatever /out holds
-            if not any(f.status.name == "FAILED" and f.level.name == "MUST" for f in findings):
+            if not any(f.status is Status.FAILED and f.level is Level.MUST for f in findings):
                 unexplained.append((oracle.release, Diff("verdict/container", "platform-rejects",
                                                          f"[{label}] exit {outcome.exit_code}: no MUST failure")))
             continue

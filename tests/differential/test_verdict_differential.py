@@ -10,6 +10,12 @@ mining._get_topk_asset_ids) accepts or rejects each part, and the suite judges t
 * platform accepts and loses data (objects dropped, fewer or other assets selected, progress never shown)
   =>  the suite reports a violation (SHOULD or MUST) in that group (contract §10);
 * platform accepts and keeps everything  =>  no MUST violation in that group.
+
+ymir 1.1.0 (protocol 0.0.0) is judged on its own outputs (result.yaml ``model``/``map``, the ``annotations`` key)
+with its own mutation set (MUTATIONS_LEGACY) by training._process_model_storage, infer._process_infer_results +
+mining._get_infer_annotations and mining._get_topk_asset_ids; its wheel has no monitor.txt reader, so the monitor
+part is not compared there. Only the combinations a release has are generated (``oracle_params``): no skips.
+Disagreements that are known suite bugs are ``pending`` entries of allowed.yaml (path ``verdict/<part>``).
 """
 from __future__ import annotations
 
@@ -114,7 +120,8 @@ def _det(kit: Kit) -> dict[str, Any]:
 
 def _boxes(value: dict[str, Any]) -> list[dict[str, Any]]:
     """An image's box list: ``boxes`` (protocol >= 1.0.0) or ``annotations`` (1.1)."""
-    return value["boxes"] if "boxes" in value else value["annotations"]
+    boxes: list[dict[str, Any]] = value["boxes"] if "boxes" in value else value["annotations"]
+    return boxes
 
 
 def float_box(kit: Kit) -> None:
@@ -155,6 +162,15 @@ def modern_boxes_key(kit: Kit) -> None:
 def rotate_angle(kit: Kit) -> None:
     doc = _det(kit)
     _boxes(next(iter(doc["detection"].values())))[0]["box"]["rotate_angle"] = 0.0
+    kit.infer_json(doc)
+
+
+def many_boxes(kit: Kit) -> None:
+    """60 boxes on one image: ymir <= 2.0 keep the 50 best (infer._process_infer_results max_boxes), 2.1+ all."""
+    doc = _det(kit)
+    boxes = _boxes(next(iter(doc["detection"].values())))
+    boxes[:] = [{"box": {"x": i, "y": 1, "w": 5, "h": 5}, "class_name": "cat", "score": round(0.99 - i * 0.01, 2)}
+                for i in range(60)]
     kit.infer_json(doc)
 
 
@@ -304,7 +320,7 @@ MUTATIONS: dict[str, dict[str, Mutation]] = {
                                          missing_attachment, monitor_spaces, monitor_appended)},
     "infer": {f.__name__: f for f in (float_box, missing_score, full_path_keys, no_detection_key, legacy_annotations_key,
                                       unknown_class, extra_box_key, box_value_not_object, monitor_three_fields,
-                                      monitor_float_state, monitor_percent_sign, rotate_angle)},
+                                      monitor_float_state, monitor_percent_sign, rotate_angle, many_boxes)},
     "infer-seg": {f.__name__: f for f in (coco_dir_in_file_name, coco_missing_area, coco_counts_list,
                                           coco_one_based_categories)},
     "mining": {f.__name__: f for f in (mining_space_separated, mining_unsorted, mining_missing, mining_bare_sha1,
@@ -317,7 +333,7 @@ MUTATIONS_LEGACY: dict[str, dict[str, Mutation]] = {
                                          modern_result_on_legacy, no_result_yaml, monitor_spaces)},
     "infer": {f.__name__: f for f in (float_box, missing_score, full_path_keys, no_detection_key, modern_boxes_key,
                                       unknown_class, extra_box_key, box_value_not_object, rotate_angle,
-                                      monitor_three_fields)},
+                                      many_boxes, monitor_three_fields)},
     "mining": MUTATIONS["mining"],
 }
 CASES: dict[str, tuple[str, ObjectType]] = {

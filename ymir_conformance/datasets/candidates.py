@@ -53,4 +53,4 @@ def _write_candidates(sink: FileSink, layout: Layout, scenes: Iterable[Scene], f
         seen.add(scene.sha1)
         relpath = layout.asset_relpath(scene)
         sink.write(f"assets/{relpath}", scene.image_bytes)
-        paths.append(layout.container_path("assets", relpath))
+        paths.append(layout.candidate_path(relpath))

@@ -106,3 +106,13 @@ class FileSink:
             self.close()
         except Exception:  # noqa: BLE001 - the caller's error is the one that propagates
             pass
+
+    def __enter__(self) -> FileSink:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abandon()

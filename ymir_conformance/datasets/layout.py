@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..platform import Release
 from .encode import pil_ext
@@ -19,8 +20,8 @@ class Layout:
 
     release: Release
 
-    @property
-    def legacy(self) -> bool:
+    @cached_property
+    def legacy(self) -> bool:  # cached: asked several times per exported image
         return self.release < Release(2, 0)
 
     def asset_ext(self, scene: Scene) -> str:
@@ -36,6 +37,11 @@ class Layout:
     def container_path(self, top: str, relpath: str) -> str:
         """``/in/<top>/<relpath>``; 1.1 keeps a ``./`` component (``/in/assets/./ab/...``)."""
         return f"{IN_ROOT}/{top}/./{relpath}" if self.legacy else f"{IN_ROOT}/{top}/{relpath}"
+
+    def candidate_path(self, relpath: str) -> str:
+        """A candidate's ``/in/assets/<relpath>``: without ``./`` even on 1.1, whose ``infer._prepare_assets``
+        builds it with ``os.path.relpath`` (only the 1.1 training indexes keep the ``./``)."""
+        return f"{IN_ROOT}/assets/{relpath}"
 
     def annotation_relpath(self, scene: Scene, suffix: str) -> str:
         return f"{scene.sha1[-2:]}/{scene.sha1}.{suffix}"
