@@ -1,7 +1,6 @@
 """--ymir-set on a real container: the edit reaches config.yaml and changes what the reference image does."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +8,8 @@ from typing import Any
 import docker
 import pytest
 import yaml
+
+from tests.integration.test_plugin_e2e import assert_valid_report
 
 
 def test_training_epochs_set_to_one_trains_one_stage(pytester: pytest.Pytester, fixture_image: Any) -> None:
@@ -32,7 +33,7 @@ def test_training_epochs_set_to_one_trains_one_stage(pytester: pytest.Pytester, 
     assert config["epochs"] == 1 and type(config["epochs"]) is int
     result_yaml = yaml.safe_load((configs[0].parents[1] / "out" / "models" / "result.yaml").read_text())
     assert list(result_yaml["model_stages"]) == ["epoch_1"]  # the reference trains `epochs` epochs, one stage each
-    data = json.loads((reports / "report.json").read_text())
+    data = assert_valid_report(reports / "report.json")
     assert data["settings"]["hyper_params"] == ["training.epochs=1"]
     assert "hyper-parameters set: training.epochs=1" in (reports / "certificate.html").read_text()
 

@@ -128,15 +128,18 @@ def inf_01(view: RunView) -> Iterator[Violation]:
                         file=RESULT, found="no file", expected=DET_EXAMPLE, fix=fix_det(view.release))
         return
     code = "160011" if view.release >= R24 else "160010" if view.release >= R21 else "169999"
+    # measured with ymir-cmd 1.1.0 (tests/differential): it logs the error and imports no prediction at all
+    fails = ("the platform logs an error and the task succeeds with every prediction lost" if view.release < R20
+             else f"the platform fails the task ({code})")
     if not art.ok:
-        yield Violation("INF-01", f"/out/infer-result.json {art.problem}: the platform fails the task ({code})",
+        yield Violation("INF-01", f"/out/infer-result.json {art.problem}: {fails}",
                         file=RESULT, found=short(art.text[:200]) if art.text else art.problem,
                         expected="a JSON object", fix=fix_det(view.release))
         return
     doc = art.value
     if not isinstance(doc, dict):
-        yield Violation("INF-01", f"/out/infer-result.json holds {kind(doc)}, not a JSON object: the platform "
-                        f"fails the task ({code})", file=RESULT, found=described(doc), expected=DET_EXAMPLE,
+        yield Violation("INF-01", f"/out/infer-result.json holds {kind(doc)}, not a JSON object: {fails}",
+                        file=RESULT, found=described(doc), expected=DET_EXAMPLE,
                         fix=fix_det(view.release))
         return
     if "detection" not in doc or not isinstance(doc["detection"], dict):
@@ -145,7 +148,7 @@ def inf_01(view: RunView) -> Iterator[Violation]:
         if {"images", "annotations"} & set(map(str, doc)):
             extra = (" (it looks like a COCO segmentation result: on ymir 2.1-2.3 a segmentation model whose "
                      "result.yaml lacks object_type is treated as detection, see TR-12)")
-        yield Violation("INF-01", f"/out/infer-result.json {what}{extra}: the platform fails the task ({code})",
+        yield Violation("INF-01", f"/out/infer-result.json {what}{extra}: {fails}",
                         file=RESULT, where="detection", found=f"keys {short(sorted(map(str, doc)))}",
                         expected=DET_EXAMPLE, fix=fix_det(view.release))
 
@@ -176,8 +179,10 @@ def inf_03(view: RunView) -> Iterator[Violation]:
     for key, value in det.items():
         where = f"detection.{_k(key)}"
         if not isinstance(value, dict):
-            crash.append(Violation("INF-03", f"the value of {short(key)} is {kind(value)}, not an object: the platform "
-                                   "crashes on it and fails the task", file=RESULT, where=where, found=described(value),
+            crash.append(Violation("INF-03", f"the value of {short(key)} is {kind(value)}, not an object: "
+                                   + ("ymir 1.1 silently skips the image (its predictions are lost)"
+                                      if view.release < R20 else "the platform crashes on it and fails the task"),
+                                   file=RESULT, where=where, found=described(value),
                                    expected=f'{{"{want}": [...]}}', fix=fix_det(view.release)))
             continue
         used, boxes = box_list(value, view.release)
