@@ -263,16 +263,22 @@ def inspect_image(cl: docker.DockerClient, image: str, limits: Limits = DEFAULT_
     template paths, then (a per-type manifest) the per-type paths; the findings come out in the same order as
     when fetched one by one."""
     img = ensure_image(cl, image)
-    fetches: dict[str, Future[Fetched]] = {}
+    # path -> (its true bytes, its `cat`): both started at once (the `cat` runs even when the read finds no file,
+    # as the platform's would; its result is then unused)
+    fetches: dict[str, tuple[Future[bytes | None], Future[tuple[int | None, bytes, bytes]]]] = {}
 
     def prefetch(paths: list[str]) -> None:
         if fetch_pool is not None:
             for path in paths:
                 if path not in fetches:
-                    fetches[path] = fetch_pool.submit(fetch_one, cl, image, path, limits)
+                    fetches[path] = (fetch_pool.submit(read_image_file, cl, image, path),
+                                     fetch_pool.submit(cat_file, cl, image, path, limits=limits))
 
     def fetched(path: str) -> Fetched | None:
-        return fetches[path].result() if path in fetches else None
+        if path not in fetches:
+            return None
+        truth = fetches[path][0].result()
+        return truth, (None if truth is None or truth is TOO_LARGE else fetches[path][1].result())
 
     prefetch([f"{IMG_MAN}/manifest.yaml"] + [f"{IMG_MAN}/{task.value}-template.yaml" for task in Task])
     cfg = img.attrs.get("Config") or {}

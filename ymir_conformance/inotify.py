@@ -28,6 +28,7 @@ IN_DONT_FOLLOW = 0x02000000
 IN_ISDIR = 0x40000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
+READ_SIZE = 64 * 1024
 HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then len bytes of name)
 
 
@@ -75,16 +76,19 @@ class Inotify:
             raise OSError(ctypes.get_errno(), f"inotify_add_watch {os.fspath(path)}")
         return wd
 
-    def read(self) -> Iterator[tuple[int, int, bytes]]:
-        """Every queued event as (wd, mask, name); nothing when the queue is empty."""
+    def read(self) -> list[tuple[int, int, bytes]]:
+        """Every queued event as (wd, mask, name); [] when the queue is empty."""
+        events: list[tuple[int, int, bytes]] = []
         while True:
             try:
-                chunk = os.read(self.fd, 64 * 1024)
+                chunk = os.read(self.fd, READ_SIZE)
             except OSError:  # BlockingIOError: empty; anything else: closed
-                return
+                return events
             if not chunk:
-                return
-            yield from self.parse(chunk)
+                return events
+            events.extend(self.parse(chunk))
+            if len(chunk) < READ_SIZE - 4096:  # the queue fitted: no second read (and its exception) needed
+                return events
 
     def parse(self, chunk: bytes) -> Iterator[tuple[int, int, bytes]]:
         data = self._buf + chunk

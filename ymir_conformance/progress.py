@@ -1,8 +1,10 @@
 """Live audit of /out/monitor.txt while the container runs.
 
-A background thread is woken by inotify on the ``/out`` directory (the bind mount's host side: the kernel reports
-what the container does there): ``IN_CLOSE_WRITE``, ``IN_MOVED_TO``, ``IN_MODIFY`` and ``IN_CREATE`` naming
-``monitor.txt`` (a plain write, an atomic rename, a write in place). It then reads the file through
+A background thread is woken by inotify (the bind mount's host side: the kernel reports what the container does
+there): ``IN_CLOSE_WRITE``, ``IN_MOVED_TO`` and ``IN_CREATE`` naming ``monitor.txt`` on the ``/out`` directory (a
+plain write, an atomic rename, a new file) and ``IN_MODIFY`` on ``monitor.txt`` itself (a write in place through a
+file kept open; watched per inode, re-added when the file is replaced, so the executor log's writes into ``/out``
+wake nothing). It then reads the file through
 :func:`guard.read_head` (no link, FIFO or device is ever opened) when its inode, size or mtime changed, and keeps
 every *distinct* content it saw, with the time it was seen. A slow poll (``FALLBACK_S``) stays as a safety net,
 and without inotify (no Linux, the per-user limits reached) the thread polls every ``interval_s`` as before.
@@ -26,7 +28,8 @@ from .model import ProgressSample
 MAX_MONITOR_BYTES = guard.CAPS["monitor"]  # the platform keeps 100 lines; we keep at most this much of each content
 MAX_SAMPLES = 20_000
 FALLBACK_S = 0.25  # with inotify: a stat every 250 ms all the same (an event the kernel dropped, a queue overflow)
-WATCH_MASK = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW
+DIR_MASK = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_ONLYDIR | IN_DONT_FOLLOW
+FILE_MASK = IN_MODIFY | IN_DONT_FOLLOW  # a link is watched as the link: it never reports writes elsewhere
 
 
 class MonitorSampler:
@@ -42,6 +45,7 @@ class MonitorSampler:
         self._last_sig: tuple[int, int, int] | None = None
         self._last_raw: str | None = None
         self._inotify: Inotify | None = None
+        self._dir_wd = -1
         self._wake_r = self._wake_w = -1
         self.mode = "poll"  # inotify | poll: how the thread is woken
         self.polls = 0  # stat calls (each may lead to a read)
@@ -83,13 +87,21 @@ class MonitorSampler:
         except (OSError, AttributeError):  # AttributeError: a libc without inotify
             return
         try:
-            ino.add_watch(self.path.parent, WATCH_MASK)
+            self._dir_wd = ino.add_watch(self.path.parent, DIR_MASK)
+            self._watch_file(ino)
             self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         except OSError:
             ino.close()
             return
         self._inotify = ino
         self.mode = "inotify"
+
+    def _watch_file(self, ino: Inotify) -> None:
+        """IN_MODIFY on the current monitor.txt inode (absent: its IN_CREATE on the directory comes first)."""
+        try:
+            ino.add_watch(self.path, FILE_MASK)
+        except OSError:
+            pass
 
     def _close(self) -> None:
         if self._inotify is not None:
@@ -132,12 +144,18 @@ class MonitorSampler:
                 continue  # stop() woke us
             self.wakeups += 1
             relevant = False
-            for _wd, mask, event_name in ino.read():
-                if mask & IN_IGNORED:  # the watched directory went away: poll from now on
-                    self._poll_rest()
-                    return
-                if mask & IN_Q_OVERFLOW or event_name == name:
+            for wd, mask, event_name in ino.read():
+                if mask & IN_IGNORED:
+                    if wd == self._dir_wd:  # the watched directory went away: poll from now on
+                        self._poll_rest()
+                        return
+                    continue  # a replaced monitor.txt's old inode
+                if mask & IN_Q_OVERFLOW or wd != self._dir_wd:  # overflow, or IN_MODIFY on monitor.txt
                     relevant = True
+                elif event_name == name:
+                    relevant = True
+                    if mask & (IN_MOVED_TO | IN_CREATE):  # a new inode: watch its writes in place
+                        self._watch_file(ino)
             if relevant:  # the file changed: read it even when inode, size and (coarse) mtime look the same
                 self._read(record=True, force=True)
 
@@ -150,10 +168,13 @@ class MonitorSampler:
     def _read(self, record: bool, force: bool = False) -> None:
         self.polls += 1
         try:
-            st = os.stat(self.path, follow_symlinks=False)
-            sig = (st.st_ino, st.st_size, st.st_mtime_ns)
-            if sig == self._last_sig and not force:
-                return
+            if force:  # inotify said it changed: no stat first (the next fallback poll re-reads it once)
+                sig = None
+            else:
+                st = os.stat(self.path, follow_symlinks=False)
+                sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+                if sig == self._last_sig:
+                    return
             raw = guard.read_head(self.path.parent, self.path.name, MAX_MONITOR_BYTES).decode("utf-8", errors="replace")
         except (OSError, UnsafeOutput):  # absent, or a link/FIFO/device: MON-01 reports it from the final file
             return

@@ -97,3 +97,25 @@ def test_a_removed_out_directory_falls_back_to_polling(tmp_path: Path) -> None:
     (out / "monitor.txt").write_text("t1\t2.0\t1.000000\t3\t0\n")
     time.sleep(0.1)
     assert _seen(sampler.stop()) == {1.0}
+
+
+def test_writes_in_place_through_an_open_file_are_seen_and_log_writes_wake_nothing(tmp_path: Path) -> None:
+    (tmp_path / "monitor.txt").write_text(PENDING)
+    sampler = MonitorSampler(tmp_path / "monitor.txt")
+    sampler.start()
+    with open(tmp_path / "ymir-executor-out.log", "a") as log:
+        for _ in range(50):  # the executor log, written through a kept fd: IN_MODIFY on another file
+            log.write("line\n")
+            log.flush()
+            time.sleep(0.001)
+    time.sleep(0.05)
+    assert sampler.wakeups <= 2, sampler.wakeups  # its IN_CREATE and IN_CLOSE_WRITE at most
+    with open(tmp_path / "monitor.txt", "r+") as f:  # one fd kept open, rewritten in place, never closed between
+        for i in range(1, 6):
+            f.seek(0)
+            f.write(f"t1\t{i}.000000\t0.{i}00000\t2\t0\n")
+            f.flush()
+            time.sleep(0.03)
+        seen = _seen(list(sampler._samples))
+    sampler.stop()
+    assert seen == {0.1, 0.2, 0.3, 0.4, 0.5}

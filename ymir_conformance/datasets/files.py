@@ -19,6 +19,7 @@ from types import TracebackType
 
 WRITER_THREADS = 3
 MAX_PENDING = 256  # writes queued at most: memory stays bounded (a few MiB of image bytes)
+BATCH = 16  # files per writer task
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
@@ -37,6 +38,11 @@ def write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
+def _write_all(batch: list[tuple[str, bytes]]) -> None:
+    for path, data in batch:
+        write_file(path, data)
+
+
 class FileSink:
     """Writes files under one root through a few writer threads; counts files written.
 
@@ -44,13 +50,15 @@ class FileSink:
     writes synchronously in the calling thread.
     """
 
-    def __init__(self, root: Path, threads: int = WRITER_THREADS) -> None:
+    def __init__(self, root: Path, threads: int | None = None) -> None:
+        threads = WRITER_THREADS if threads is None else threads
         self.root = root
         self._root = os.fspath(root)
         self.files_written = 0
         self._dirs: set[str] = set()
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="ymir-sink") if threads > 0 else None
         self._pending: deque[Future[None]] = deque()
+        self._batch: list[tuple[str, bytes]] = []
 
     def _ensure_dir(self, path: str) -> None:
         if path not in self._dirs:
@@ -76,13 +84,24 @@ class FileSink:
         if self._pool is None:
             write_file(path, data)
             return
+        batch = self._batch
+        batch.append((path, data))
+        if len(batch) >= BATCH:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Hand the current batch to a writer thread (one task per BATCH files: little hand-off overhead)."""
+        assert self._pool is not None
         pending = self._pending
-        while len(pending) >= MAX_PENDING or (pending and pending[0].done()):
+        while len(pending) >= MAX_PENDING // BATCH or (pending and pending[0].done()):
             pending.popleft().result()  # raises the writer's error here, in the caller
-        pending.append(self._pool.submit(write_file, path, data))
+        pending.append(self._pool.submit(_write_all, self._batch))
+        self._batch = []
 
     def flush(self) -> None:
         """Wait for every queued write; raise the first error."""
+        if self._batch:
+            self._submit()
         pending = self._pending
         try:
             while pending:

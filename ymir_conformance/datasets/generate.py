@@ -6,8 +6,8 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def _plan_objects(
     return plans
 
 
-PARALLEL_MIN = 512  # scenes below which rendering stays in this process (pool start-up would cost more)
+PARALLEL_MIN = 256  # scenes below which rendering stays in this process (pool start-up would cost more)
 CHUNK = 32  # scenes per worker task
 MAX_WORKERS = 4
 
@@ -119,21 +119,26 @@ def _render_chunk(recipe: _Recipe, start: int, stop: int) -> list[Scene]:
 
 
 def _parallel(recipe: _Recipe, count: int, workers: int) -> Iterator[Scene]:
-    """Scenes 0..count-1 in order, rendered by ``workers`` forked processes, at most 2 chunks per worker ahead.
+    """Scenes 0..count-1 in order, rendered by ``workers`` forked processes, at most 2 chunks per worker ahead
+    (segmentation scenes carry full-size masks: smaller chunks). A worker that dies raises BrokenProcessPool.
 
     Scene ``i`` depends only on ``(seed, i)``, so which process renders it changes nothing in its bytes."""
-    ctx = multiprocessing.get_context("fork")
-    pending: deque[AsyncResult[list[Scene]]] = deque()
-    starts = iter(range(0, count, CHUNK))
-    with ctx.Pool(workers) as pool:
-        for start in itertools.islice(starts, 2 * workers):
-            pending.append(pool.apply_async(_render_chunk, (recipe, start, min(count, start + CHUNK))))
-        while pending:
-            scenes = pending.popleft().get()
-            nxt = next(starts, None)
-            if nxt is not None:
-                pending.append(pool.apply_async(_render_chunk, (recipe, nxt, min(count, nxt + CHUNK))))
-            yield from scenes
+    chunk = CHUNK if not recipe.object_type.is_segmentation else CHUNK // 4
+    pending: deque[Future[list[Scene]]] = deque()
+    starts = iter(range(0, count, chunk))
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            for start in itertools.islice(starts, 2 * workers):
+                pending.append(pool.submit(_render_chunk, recipe, start, min(count, start + chunk)))
+            while pending:
+                scenes = pending.popleft().result()
+                nxt = next(starts, None)
+                if nxt is not None:
+                    pending.append(pool.submit(_render_chunk, recipe, nxt, min(count, nxt + chunk)))
+                yield from scenes
+        finally:  # a consumer that stops early: drop the work not started
+            for fut in pending:
+                fut.cancel()
 
 
 def generate_scenes(
