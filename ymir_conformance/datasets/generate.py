@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -68,8 +69,9 @@ def default_workers(count: int) -> int:
     env = os.environ.get("YMIR_DATASET_WORKERS", "").strip()
     if env.isdigit():
         return int(env)
-    if count < PARALLEL_MIN:
-        return 0
+    if count < PARALLEL_MIN or threading.active_count() > 1:
+        return 0  # small sets; and never fork a process that runs other threads (the suite's runner, the
+        # scheduler): a lock held by another thread at fork time stays held in the child forever
     return min(MAX_WORKERS, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
