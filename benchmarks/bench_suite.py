@@ -137,10 +137,10 @@ def once(seen: Witness, expected: int) -> str:
             f"(expected {expected}): {'each exactly once' if ok else f'NOT once each: {repeated or dict(seen.creates)}'}")
 
 
-def bench_ratio(cl: docker.DockerClient) -> float:
-    print(f"== 1. quick profile, {IMAGE}, default --ymir-jobs ({os.cpu_count()} cores), load "
-          f"{os.getloadavg()[0]:.1f}")
-    t_epoch, ttv, seen, tail, rc = session(cl, [IMAGE])
+def bench_ratio(cl: docker.DockerClient, extra: tuple[str, ...] = ()) -> float:
+    print(f"== 1. quick profile, {IMAGE}, default --ymir-jobs ({os.cpu_count()} cores)"
+          f"{', pytest ' + ' '.join(extra) if extra else ''}, load {os.getloadavg()[0]:.1f}")
+    t_epoch, ttv, seen, tail, rc = session(cl, [IMAGE], *extra)
     if rc != 0:
         print(f"  session failed (exit {rc}):\n{tail}")
         return float("nan")
@@ -265,13 +265,16 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=500, help="synthesis: images generated and exported")
     ap.add_argument("--records", type=int, default=300)
     ap.add_argument("--interval-ms", type=float, default=10)
+    ap.add_argument("--pytest-args", default="-p no:hypothesispytest",
+                    help="extra pytest arguments for section 1, which is also run without them (default: without "
+                         "the hypothesis plugin, whose terminal summary alone takes ~1.8 s here)")
     a = ap.parse_args()
     cl = docker.from_env(timeout=120)
     print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Docker "
           f"{cl.version().get('Version')}, Python {platform.python_version()}; load at start "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     steps = {
-        "ratio": lambda: bench_ratio(cl),
+        "ratio": lambda: (bench_ratio(cl), bench_ratio(cl, tuple(a.pytest_args.split())) if a.pytest_args else 0),
         "inspect": lambda: bench_inspection(cl, a.repeat),
         "xdist": lambda: bench_xdist(cl),
         "synthesis": lambda: bench_synthesis(a.images),

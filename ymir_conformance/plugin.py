@@ -161,7 +161,9 @@ class YmirSession:
         from .runner import reap
 
         if self._conductor is not None:
-            self._conductor.close()  # first: no queued run may start a container after the reap below
+            # first: no queued run may start a container after the reap below (--ymir-keep: running ones are
+            # stopped, not removed)
+            self._conductor.close(stop_running=self.settings.keep)
         if self._conductor is not None and not self.settings.keep:
             for cl in self._conductor.pool.clients():  # every engine this session ran on (--ymir-engines)
                 try:

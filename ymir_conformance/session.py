@@ -478,13 +478,24 @@ class Conductor:
                 self._submit(waiting)
         return record
 
-    def close(self) -> None:
+    def close(self, stop_running: bool = False) -> None:
         """Stop scheduling: queued runs are cancelled; running ones finish (or end when their container is
-        removed). Does not wait."""
+        removed). Does not wait. ``stop_running`` (--ymir-keep, where nothing reaps them): kill this session's
+        running containers, which stay, stopped, for debugging; else the process would wait for them at exit."""
         with self._lock:
             self._closing = True
             if self._executor is not None:
                 self._executor.shutdown(wait=False, cancel_futures=True)
+        if stop_running and self._executor is not None:
+            from .runner import LABEL_SESSION
+
+            for cl in self.pool.clients():
+                try:
+                    for c in cl.containers.list(filters={"label": f"{LABEL_SESSION}={self.session_id}",
+                                                         "status": "running"}, ignore_removed=True):
+                        c.kill()
+                except Exception:  # gone already, or the engine went away
+                    pass
 
     def timeline(self) -> dict[str, Any]:
         """Scheduler figures for the report: jobs, and the span from the first container start to the last end."""
@@ -593,8 +604,9 @@ class Conductor:
     def _run_diagnosed(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> RunOutcome:
         s = self.settings
         first = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record, ws.tensorboard_host)
-        if first.succeeded or first.timed_out or first.hit_limit or not s.diagnose:
-            return first  # a run stopped by a limit (LC-11/12) would only repeat its fork bomb or memory hog
+        if first.succeeded or first.timed_out or first.hit_limit or not s.diagnose or self._closing:
+            return first  # a run stopped by a limit (LC-11/12) would only repeat its fork bomb or memory hog; a
+            # session that is stopping (its containers killed or reaped) starts no retry
         retries: list[tuple[str, bool, str]] = []
         if s.user != "0:0":
             retries.append(("0:0", s.allow_network, f"failed as --user {s.user} (exit {first.exit_code}), "
