@@ -44,10 +44,9 @@ from . import guard
 from .errors import UnsafeOutput
 
 # the ctypes binding is shared with the monitor sampler (inotify.py)
-from .inotify import HEADER as _HEADER
 from .inotify import (IN_CLOEXEC, IN_DONT_FOLLOW, IN_IGNORED, IN_ISDIR, IN_NONBLOCK, IN_ONLYDIR, IN_OPEN,
                       IN_Q_OVERFLOW)
-from .inotify import Libc, libc
+from .inotify import Libc, libc, split_events
 from .model import TaskShape
 
 WATCH_MASK = IN_OPEN | IN_ONLYDIR | IN_DONT_FOLLOW
@@ -212,15 +211,9 @@ class InputWatch:
             self._parse(self._buf + chunk)
 
     def _parse(self, data: bytes) -> None:
-        pos, n = 0, len(data)
         r = self.result
-        while pos + _HEADER.size <= n:
-            wd, mask, _cookie, length = _HEADER.unpack_from(data, pos)
-            end = pos + _HEADER.size + length
-            if end > n:
-                break
-            raw = data[pos + _HEADER.size:end].split(b"\0", 1)[0]
-            pos = end
+        events, self._buf = split_events(data)
+        for wd, mask, raw in events:
             if mask & IN_Q_OVERFLOW:
                 r.complete = False
                 r.problem = "the kernel dropped events (inotify queue overflow): the counts are lower bounds"
@@ -239,7 +232,6 @@ class InputWatch:
             elif path not in target:
                 r.complete = False
                 r.problem = f"more than {MAX_DISTINCT} distinct paths opened: the counts are lower bounds"
-        self._buf = data[pos:]
 
     def _close(self) -> None:
         for fd in (self._fd, self._wake_r, self._wake_w):

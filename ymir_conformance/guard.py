@@ -140,20 +140,31 @@ def _link_problem(name: str, dir_fd: int, where: str) -> UnsafeOutput:
                         "workspace, and the platform, which does, would read or copy a host file instead")
 
 
-def _open_dir_chain(root: Path, parts: list[str]) -> int:
-    """An fd of ``root/parts...``, each component opened with O_NOFOLLOW beneath the previous one."""
-    fd = os.open(root, _DIR_FLAGS)  # the root is the suite's own directory; even so, never a link
+def open_dirs(root: Path | int, parts: list[str] | tuple[str, ...], create: bool = False) -> int:
+    """An fd of ``root/parts...``, each component opened (with ``create``, made first) beneath the previous one
+    with O_NOFOLLOW. ``root`` is a folder the suite owns, or an fd of one (duplicated, never closed here).
+
+    A link at any component raises :class:`UnsafeOutput`; something that is not a directory raises
+    FileNotFoundError (reading: nothing is there) or, with ``create``, :class:`UnsafeOutput` (nothing may be
+    written beneath it).
+    """
+    fd = os.dup(root) if isinstance(root, int) else os.open(root, _DIR_FLAGS)  # never a link, even the root
     try:
         for i, name in enumerate(parts):
             try:
                 st = os.lstat(name, dir_fd=fd)
             except FileNotFoundError:
-                raise
-            where = f"its directory component {'/'.join(parts[: i + 1])!r} " if parts else ""
+                if not create:
+                    raise
+                os.mkdir(name, 0o755, dir_fd=fd)
+                st = os.lstat(name, dir_fd=fd)
+            where = "/".join(parts[: i + 1])
             if stat.S_ISLNK(st.st_mode):
-                raise _link_problem(name, fd, where)
+                raise _link_problem(name, fd, f"its directory component {where!r} ")
             if not stat.S_ISDIR(st.st_mode):
-                raise FileNotFoundError(errno.ENOTDIR, f"{'/'.join(parts[: i + 1])} is not a directory")
+                if create:
+                    raise UnsafeOutput(f"lies beneath {where!r}, which is {what_is(st.st_mode)}, not a directory")
+                raise FileNotFoundError(errno.ENOTDIR, f"{where} is not a directory")
             nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
             os.close(fd)
             fd = nfd
@@ -170,7 +181,7 @@ def open_regular(root: Path, rel: str | Path) -> tuple[int, os.stat_result]:
     the file is not a regular file.
     """
     parts = _components(rel)
-    dfd = _open_dir_chain(root, parts[:-1])
+    dfd = open_dirs(root, parts[:-1])
     try:
         st = os.lstat(parts[-1], dir_fd=dfd)
         if stat.S_ISLNK(st.st_mode):
@@ -200,7 +211,7 @@ def lstat_beneath(root: Path, rel: str | Path) -> os.stat_result | None:
     """
     parts = _components(rel)
     try:
-        dfd = _open_dir_chain(root, parts[:-1])
+        dfd = open_dirs(root, parts[:-1])
     except FileNotFoundError:
         return None
     try:
@@ -296,7 +307,7 @@ def walk(root: Path, rel: str | Path = "", max_entries: int = MAX_WALK_ENTRIES) 
     """
     start = _components(rel) if str(rel) not in ("", ".") else []
     try:
-        top = _open_dir_chain(root, start)
+        top = open_dirs(root, start)
     except (FileNotFoundError, UnsafeOutput, NotADirectoryError):
         return
     count = 0
@@ -498,5 +509,5 @@ def load_json(text: str) -> Any:
     return value
 
 
-__all__ = ["CAPS", "copy_file", "drain", "load_json", "load_yaml", "lstat_beneath", "open_regular", "plain_name",
+__all__ = ["CAPS", "copy_file", "drain", "open_dirs", "load_json", "load_yaml", "lstat_beneath", "open_regular", "plain_name",
            "plain_relpath", "read_bytes", "read_head", "read_text", "tail_lines", "walk"]

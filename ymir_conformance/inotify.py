@@ -56,6 +56,20 @@ def libc() -> Libc:
     return _LIBC
 
 
+def split_events(data: bytes) -> tuple[list[tuple[int, int, bytes]], bytes]:
+    """The complete events in ``data`` as (wd, mask, name), and the bytes of a last, partial one."""
+    events: list[tuple[int, int, bytes]] = []
+    pos, n = 0, len(data)
+    while pos + HEADER.size <= n:
+        wd, mask, _cookie, length = HEADER.unpack_from(data, pos)
+        end = pos + HEADER.size + length
+        if end > n:
+            break
+        events.append((wd, mask, data[pos + HEADER.size:end].split(b"\0", 1)[0]))
+        pos = end
+    return events, data[pos:]
+
+
 class Inotify:
     """One non-blocking inotify instance (``fileno`` for ``select``); raises OSError when it cannot be set up."""
 
@@ -91,17 +105,8 @@ class Inotify:
                 return events
 
     def parse(self, chunk: bytes) -> Iterator[tuple[int, int, bytes]]:
-        data = self._buf + chunk
-        pos, n = 0, len(data)
-        while pos + HEADER.size <= n:
-            wd, mask, _cookie, length = HEADER.unpack_from(data, pos)
-            end = pos + HEADER.size + length
-            if end > n:
-                break
-            name = data[pos + HEADER.size:end].split(b"\0", 1)[0]
-            pos = end
-            yield wd, mask, name
-        self._buf = data[pos:]
+        events, self._buf = split_events(self._buf + chunk)
+        yield from events
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -183,34 +183,6 @@ class Extracted:
     refused: list[str] = field(default_factory=list)
 
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-
-
-def _dir_fd(root_fd: int, parts: tuple[str, ...], create: bool) -> int:
-    """An fd of root/parts..., each component opened (and, with ``create``, made) beneath the previous one with
-    O_NOFOLLOW: a link at any component raises :class:`UnsafeOutput`."""
-    fd = os.dup(root_fd)
-    try:
-        for i, name in enumerate(parts):
-            try:
-                st = os.lstat(name, dir_fd=fd)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                os.mkdir(name, 0o755, dir_fd=fd)
-                st = os.lstat(name, dir_fd=fd)
-            if not stat.S_ISDIR(st.st_mode):
-                raise UnsafeOutput(f"lies beneath {'/'.join(parts[: i + 1])!r}, which is "
-                                   f"{guard.what_is(st.st_mode)} in the copy, not a directory")
-            nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        return fd
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _write_member(fd_dir: int, name: str, data: IO[bytes], size: int, mode: int, cap: int,
                   owner: tuple[int, int] | None) -> int:
     try:
@@ -288,10 +260,10 @@ def extract_archive(chunks: Iterable[bytes], dest: Path, strip: str = "", *, fil
                     continue
                 try:
                     if m.isdir():
-                        os.close(_dir_fd(root_fd, parts, create=True))
+                        os.close(guard.open_dirs(root_fd, parts, create=True))
                         done.dirs += 1
                         continue
-                    parent = _dir_fd(root_fd, parts[:-1], create=True)
+                    parent = guard.open_dirs(root_fd, parts[:-1], create=True)
                     try:
                         leaf = parts[-1]
                         rel = "/".join(parts)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ymir_conformance import audit
+from ymir_conformance import audit, inotify
 from ymir_conformance.audit import IN_ISDIR, IN_OPEN, IN_Q_OVERFLOW, InputWatch, WatchResult, counts_line, summarize
 from ymir_conformance.model import INFER, TRAINING
 
@@ -143,7 +143,7 @@ def test_overflow_and_split_events_are_parsed(tmp_path: Path) -> None:
 
     def event(wd: int, mask: int, name: bytes) -> bytes:
         padded = name + b"\0" * (16 - len(name) % 16) if name else b""
-        return audit._HEADER.pack(wd, mask, 0, len(padded)) + padded
+        return inotify.HEADER.pack(wd, mask, 0, len(padded)) + padded
 
     data = event(1, IN_OPEN, b"config.yaml") + event(2, IN_OPEN | IN_ISDIR, b"") + event(2, IN_OPEN, b"x.png")
     watch._parse(data[:20])  # a read that ends inside an event: kept for the next one
@@ -159,7 +159,7 @@ def test_distinct_paths_are_capped(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     watch = InputWatch(tmp_path)
     watch._dirs = {1: "/in"}
     for name in (b"a", b"b", b"c"):
-        watch._parse(audit._HEADER.pack(1, IN_OPEN, 0, 16) + name.ljust(16, b"\0"))
+        watch._parse(inotify.HEADER.pack(1, IN_OPEN, 0, 16) + name.ljust(16, b"\0"))
     assert len(watch.result.opened) == 2 and not watch.result.complete and watch.result.events == 3
 
 
