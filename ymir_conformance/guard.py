@@ -27,7 +27,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -356,20 +356,25 @@ def copy_file(root: Path, rel: str | Path, dest: Path, cap: int = CAPS["model-fi
             raise UnsafeOutput(f"is {human(st.st_size)}, over the {human(cap)} this suite copies of a model file")
         out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
-            copied = 0
-            while True:
-                chunk = os.read(fd, 4 * MiB)
-                if not chunk:
-                    break
-                copied += len(chunk)
-                if copied > cap:
-                    raise UnsafeOutput(f"grew past the {human(cap)} this suite copies of a model file")
-                os.write(out, chunk)
-            return copied
+            return pour(lambda n: os.read(fd, n), out, cap, "copies of a model file")
         finally:
             os.close(out)
     finally:
         os.close(fd)
+
+
+def pour(read: Callable[[int], bytes], out_fd: int, cap: int, what: str) -> int:
+    """Copy what ``read(n)`` yields into ``out_fd`` in 4 MiB pieces until it is exhausted; returns the bytes
+    copied, or raises :class:`UnsafeOutput` ("grew past the <cap> this suite <what>") past ``cap``."""
+    copied = 0
+    while True:
+        chunk = read(min(4 * MiB, cap - copied + 1))
+        if not chunk:
+            return copied
+        copied += len(chunk)
+        if copied > cap:
+            raise UnsafeOutput(f"grew past the {human(cap)} this suite {what}")
+        os.write(out_fd, chunk)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -201,15 +201,7 @@ def _write_member(fd_dir: int, name: str, data: IO[bytes], size: int, mode: int,
             raise UnsafeOutput("would be written through a link") from None
         raise
     try:
-        written = 0
-        while True:
-            chunk = data.read(min(4 * guard.MiB, size - written + 1))
-            if not chunk:
-                break
-            written += len(chunk)
-            if written > cap:
-                raise UnsafeOutput(f"grew past the {guard.human(cap)} this suite fetches of one file")
-            os.write(out, chunk)
+        written = guard.pour(data.read, out, cap, "fetches of one file")
         os.fchmod(out, mode & 0o7777 & ~0o6000)  # never setuid/setgid on the host
         if owner is not None and os.geteuid() == 0:
             os.fchown(out, *owner)
