@@ -749,6 +749,7 @@ def _failed_with_no_gpu(o: RunOutcome) -> bool:
 
 
 def outcome_json(record: RunRecord) -> dict[str, Any]:
+    from .excerpt import read_excerpt
     from .progress import timing_summary
 
     o = record.outcome
@@ -762,6 +763,7 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "exit_code": o.exit_code, "timed_out": o.timed_out, "duration_s": round(o.duration_s, 3),
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,
         "diagnosis": o.diagnosis, "attempts": record.attempts, "log_tail": tail,
+        "error_excerpt": read_excerpt(o.out_dir).to_json(),  # the real error found anywhere in the log
         "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,
         "pids_peak": o.pids_peak, "memory_peak_bytes": o.memory_peak_bytes, "log_bytes": o.log_bytes,
         "log_bytes_dropped": o.log_bytes_dropped, "never_exited": o.never_exited, "done_s": o.done_s,
