@@ -53,6 +53,8 @@ _CHAINED = ("During handling of the above exception, another exception occurred:
 # an exception line: a (dotted) name, then ': message' or nothing. Undotted names must look like exceptions.
 _EXC = re.compile(r"(?P<name>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?::(?:\s(?P<msg>.*))?)?$")
 _EXC_SUFFIX = re.compile(r"(?:Error|Exception|Exit|Interrupt|Warning|Failure|Fault|Iteration|Timeout)$")
+_ERROR_WORDS = ("error", "fatal", "critical", "code", "rc_", "\t4\t")  # every line _ERROR_LINE or _CODE_LINE
+# matches holds one of these (lowercased)
 _ERROR_LINE = re.compile(r"\b(?:error|Error|fatal|Fatal)\s*:|\b(?:ERROR|FATAL|CRITICAL)\b|[a-z]Error:\s")
 _CODE_LINE = re.compile(
     r"\b(?:error|return|state|exit)[_ ]?code\b\W{0,3}(?:3\d{5}|1[5-6]\d{4})\b"  # error_code: 300002
@@ -249,7 +251,7 @@ class Scanner:
     def feed(self, raw: str) -> None:
         index = self.n
         self.n += 1
-        line = strip_ansi(raw)
+        line = raw if raw.isascii() and "\x1b" not in raw else strip_ansi(raw)  # (C1 sequences are not ASCII)
         if "\r" in line:  # progress bars redraw with CR: the terminal shows the last non-blank part
             parts = [p for p in line.split("\r") if p.strip()]
             line = parts[-1] if parts else ""
@@ -267,6 +269,9 @@ class Scanner:
             return
         if stripped:
             self.marker = ""
+        low = line.lower()
+        if not any(word in low for word in _ERROR_WORDS):  # cheap: most lines are progress
+            return
         code = bool(_CODE_LINE.search(line))
         if code or _ERROR_LINE.search(line):
             text = line.strip()[:MAX_LINE]

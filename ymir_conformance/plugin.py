@@ -794,8 +794,8 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
             text += [f"{context}, platform {on}: {more[0]}"] + more[1:]
         elif not verbose:
             text.append(summary)
-        if node is not None:
-            node.stash[HEADLINE_KEY] = text[0].split("\n", 1)[0]
+        if node is not None:  # JUnit's failure message and the short summary: the first violation's own line
+            node.stash[HEADLINE_KEY] = (violations[0].render(with_fix=False) if violations else text[0]).split("\n", 1)[0]
         pytest.fail("\n".join(text), pytrace=False)
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
