@@ -579,7 +579,8 @@ class YmirSession:
         if o.succeeded:  # coped: its outputs must still hold
             findings = judge(o, target, (Area.TRAINING, Area.MONITOR))
         else:
-            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR)) if f.check.rule != "V1"]
+            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR), with_consequences=False)
+                        if f.check.rule != "V1"]  # refusing the input is allowed: MON-07 etc. fail on their own
             clean = _clean_failure(o)
             chk = Check(rule=rule, title="copes with odd input or fails cleanly", area=Area.LIFECYCLE,
                         levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())

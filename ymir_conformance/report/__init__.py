@@ -101,6 +101,7 @@ def findings(judgements: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                         "file": v.get("file") or None, "where": v.get("where") or None,
                         "found": v.get("found") or None, "expected": v.get("expected") or None,
                         "fix": v.get("fix") or None, "lost": v.get("lost"),
+                        **({"context": list(v["context"])} if v.get("context") else {}),
                     }
                 if j["release"] not in entry["releases"]:
                     entry["releases"].append(j["release"])
