@@ -205,7 +205,7 @@ class YmirSession:
         lines = [f"ymir-conformance: profile {s.profile}, seed {s.seed}, platform "
                  f"{', '.join(str(r) for r in s.releases)}, user {s.user}, "
                  f"{'GPUs ' + ','.join(s.gpu_ids) if s.gpu_ids else 'CPU mode'}, "
-                 f"network {'allowed' if s.allow_network else 'none'}"]
+                 f"network {'allowed' if s.allow_network else 'none'}, diagnose {s.diagnose}"]
         if s.hyper_params or s.dataset_size:
             lines.append("ymir-conformance: " + "; ".join(
                 ([f"hyper-parameters set: {hyper.describe(s.hyper_params)}"] if s.hyper_params else [])

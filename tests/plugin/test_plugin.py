@@ -27,7 +27,8 @@ def test_help_shows_the_ymir_group_with_every_option(pytester: pytest.Pytester) 
         "*--ymir-profile=NAME*quick | standard | certify*",
         "*--ymir-gpus=IDS*host GPU ids*",
         "*--ymir-platform=RELEASE*",
-        "*--ymir-diagnose=off|auto|all*retries of a failed run*",
+        "*--ymir-diagnose=off|auto|all",
+        "*retries of a failed run, to name its cause. auto*",
     ])
 
 
