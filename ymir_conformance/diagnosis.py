@@ -68,11 +68,12 @@ class Evidence:
     line_no: int  # 1-based, counted in the lines given to :func:`find_evidence`
     line: str  # the line, stripped and cut to SHOWN_CHARS
     subject: str = ""
+    what: str = ""  # the kind of failure, read from the whole line: 'PermissionError on', 'a name-resolution ...'
 
     @property
     def summary(self) -> str:
-        """'PermissionError on /out/x', 'Network is unreachable fetching http://...', "int('') on gpu_id"."""
-        return self.line if not self.subject else f"{_what(self)} {self.subject}"
+        """'PermissionError on /out/x', 'an unreachable network while fetching http://...'."""
+        return self.line if not self.subject else f"{self.what or _what(self.cause, self.line)} {self.subject}"
 
 
 @dataclass(frozen=True)
@@ -204,28 +205,29 @@ def find_evidence(lines: Sequence[str]) -> list[Evidence]:
             if ev is None:
                 continue
             subject = tried_url(lines, i + 1) if ev.cause is Cause.NETWORK else ev.subject
-            out.append(Evidence(ev.cause, i + 1, ev.line, subject))
+            out.append(Evidence(ev.cause, i + 1, ev.line, subject, _what(ev.cause, line)))
             break
     return out
 
 
-def _what(ev: Evidence) -> str:
-    if ev.cause is Cause.PERMISSION:
-        if "getpwuid" in ev.line:
+def _what(cause: Cause, line: str) -> str:
+    """What kind of failure a whole log line shows, as the words before its subject."""
+    if cause is Cause.PERMISSION:
+        if "getpwuid" in line:
             return "getpwuid() failing for the uid"
-        name = next((w for w in ("PermissionError", "EACCES") if w in ev.line), "Permission denied")
+        name = next((w for w in ("PermissionError", "EACCES") if w in line), "Permission denied")
         return f"{name} on"
-    if ev.cause is Cause.NETWORK:
+    if cause is Cause.NETWORK:
         for rx, name in ((_NETWORK[0], "a name-resolution failure"), (_NETWORK[1], "an unreachable network"),
                          (_NETWORK[2], "a failed connection")):
-            if rx.search(ev.line):
+            if rx.search(line):
                 return f"{name} while fetching"
     return "an error on"
 
 
 def describe(ev: Evidence) -> str:
     """'PermissionError on /out/x' / 'a name-resolution failure while fetching https://...' / the line."""
-    if ev.cause is Cause.PERMISSION and "getpwuid" in ev.line:
+    if ev.cause is Cause.PERMISSION and ev.what.startswith("getpwuid"):
         return "getpwuid() failing for the uid (no passwd entry)"
     if ev.cause is Cause.GPU_ID:
         return repr(ev.line) if len(ev.line) < 100 else repr(ev.line[:97] + "...")

@@ -628,7 +628,7 @@ class Conductor:
         record.diagnose = {"mode": s.diagnose, "not_retried": decision.not_retried,
                            "evidence": [{"cause": str(ev.cause), "rule": ev.cause.rule, "line": ev.line,
                                          "subject": ev.subject} for ev in decision.evidence[-8:]]}
-        if decision.network is not None:
+        if decision.network is not None and s.diagnose != "all":
             first.diagnosis.append(f"not retried with a network: the log shows {diagnosis.describe(decision.network)} "
                                    "(LC-10)")
         elif decision.not_retried and decision.evidence and s.diagnose == "auto":

@@ -93,6 +93,15 @@ def test_network_failures_are_diagnosed_from_the_log_and_never_retried(lines: li
     assert run(lines, had_network=True).network is None  # --ymir-allow-network: the run had one
 
 
+def test_the_kind_of_failure_is_read_from_the_whole_line() -> None:
+    """A long line is cut for display, but what it shows is read before the cut."""
+    line = ("hostile: task failed: [300301 NETWORK_ERROR] cannot download pretrained weights from "
+            "http://172.17.0.1:47913/weights/backbone.bin: " + "x" * 120 + " [Errno 101] Network is unreachable")
+    ev = network_evidence([line])
+    assert ev is not None and len(ev.line) <= 160
+    assert describe(ev) == "an unreachable network while fetching http://172.17.0.1:47913/weights/backbone.bin"
+
+
 def test_a_refused_connection_to_the_images_own_local_server_is_not_the_network() -> None:
     assert network_evidence(["ConnectionRefusedError: [Errno 111] Connection refused (127.0.0.1:6006)"]) is None
 
