@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import yaml
 
 from . import audit, datasets, diagnosis, guard
@@ -644,7 +646,13 @@ class Conductor:
                                          f"{first.exit_code}), succeeded as root")
                     return out
             elif retry.kind is diagnosis.RetryKind.NETWORK:
-                out = self._retry(spec, ws, record, retry, network_name=self._internal_network(spec))
+                try:
+                    network = self._internal_network(spec)
+                except docker.errors.APIError as exc:  # e.g. the engine's address pools are used up
+                    first.diagnosis.append(f"not retried on an internal network: the engine refused to create one "
+                                           f"({diagnosis.printable(str(exc), 200)})")
+                    continue
+                out = self._retry(spec, ws, record, retry, network_name=network)
                 if out.succeeded:  # never the judged run: the failed one stays (V1), LC-10 names the cause
                     first.needs_network = True
                     first.diagnosis.append(f"retried on an internal network (no route anywhere): {retry.reason}; "
@@ -682,7 +690,7 @@ class Conductor:
         diag_out, tensorboard = self._retry_out(spec, ws, record)
         out = self._run_once(spec, ws, diag_out, user or s.user, bool(network_name) or s.allow_network, record,
                              tensorboard, network_name=network_name)
-        out.network_name = network_name
+        out.network_name = network_name or ("bridge" if s.allow_network else "")
         self._note_retry(record, retry, out)
         return out
 
@@ -727,7 +735,7 @@ class Conductor:
             if name is not None:
                 return name
             _reap_stale_networks(engine.cl)
-            name = f"ymir-diag-{self.session_id}"[:60]
+            name = f"ymir-diag-{self.session_id[:24]}-{uuid.uuid4().hex[:8]}"  # xdist workers share the session id
             engine.cl.networks.create(name, driver="bridge", internal=True, check_duplicate=True,
                                       options={"com.docker.network.bridge.inhibit_ipv4": "true"},
                                       labels={**run_labels(self.session_id, "diagnosis-network"),
