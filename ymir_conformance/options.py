@@ -62,7 +62,7 @@ class Settings:
     report_dir: Path | None = None
     strict: bool = False  # SHOULD violations fail too (compliance level "should")
     gate: tuple[Release, ...] = ()  # releases whose findings fail tests (empty: every judged release)
-    diagnose: bool = True  # on failure, re-run as root / with network to name LC-09 / LC-10
+    diagnose: str = "auto"  # --ymir-diagnose: off | auto | all, retries of a failed run (diagnosis.py)
     limits: Limits = DEFAULT_LIMITS  # the suite's containment of task and inspection containers (limits.py)
     exit_grace_s: float = DEFAULT_EXIT_GRACE_S  # a done run (monitor 1.0 + result files) that does not exit: stopped
     transfer: str = "auto"  # --ymir-transfer: auto | bind | archive (transfer.py)
@@ -198,6 +198,19 @@ def parse_gate(value: str | None, where: str, releases: tuple[Release, ...]) -> 
     return gate
 
 
+def parse_diagnose(value: Any, where: str) -> str:
+    """--ymir-diagnose: off | auto | all (default auto; diagnosis.py)."""
+    from .diagnosis import DEFAULT_MODE, MODES
+
+    if value is None or str(value).strip() == "":
+        return DEFAULT_MODE
+    mode = str(value).strip().lower()
+    if mode not in MODES:
+        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(MODES)} (off: never retry a failed run; "
+                            "auto: retry once when its log shows a permission or gpu_id cause; all: every retry)")
+    return mode
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -280,6 +293,13 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "for every template. The value is a YAML scalar. Applied before the UI drops empty values and the platform "
      "adds its keys (contract 3.3); platform-reserved keys (task_id, class_names, gpu_id, gpu_count, ...) are "
      "refused."),
+    ("--ymir-diagnose", "ymir_diagnose", {"metavar": "off|auto|all"},
+     "retries of a failed run, to name its cause. auto (default): one retry, only when the log shows evidence: "
+     "a permission error on a file the image should own -> rerun as root (LC-09); int('') or a gpu_id/CUDA device "
+     "parsing error in CPU mode -> rerun with gpu_id '0', still no GPU (LC-07); never for a run over 120 s. A "
+     "network failure is named from the log alone (LC-10), never retried. off: no retry. all: rerun as root, on "
+     "an internal network with no route anywhere, and with gpu_id '0', whatever the log says; a networked rerun "
+     "is never the judged run. Every rerun has exactly the first run's containment."),
     ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
      "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=8): N means train=N and "
      "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
@@ -363,6 +383,7 @@ def resolve(config: pytest.Config) -> Settings:
         engines=engines,
         hyper_params=parse_sets(*_get(config, "ymir_set")),
         dataset_size=parse_dataset_size(*_get(config, "ymir_dataset_size")),
+        diagnose=parse_diagnose(*_get(config, "ymir_diagnose")),
         jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
                         workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )

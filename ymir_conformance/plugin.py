@@ -205,7 +205,7 @@ class YmirSession:
         lines = [f"ymir-conformance: profile {s.profile}, seed {s.seed}, platform "
                  f"{', '.join(str(r) for r in s.releases)}, user {s.user}, "
                  f"{'GPUs ' + ','.join(s.gpu_ids) if s.gpu_ids else 'CPU mode'}, "
-                 f"network {'allowed' if s.allow_network else 'none'}"]
+                 f"network {'allowed' if s.allow_network else 'none'}, diagnose {s.diagnose}"]
         if s.hyper_params or s.dataset_size:
             lines.append("ymir-conformance: " + "; ".join(
                 ([f"hyper-parameters set: {hyper.describe(s.hyper_params)}"] if s.hyper_params else [])
@@ -579,7 +579,8 @@ class YmirSession:
         if o.succeeded:  # coped: its outputs must still hold
             findings = judge(o, target, (Area.TRAINING, Area.MONITOR))
         else:
-            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR)) if f.check.rule != "V1"]
+            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR), with_consequences=False)
+                        if f.check.rule != "V1"]  # refusing the input is allowed: MON-07 etc. fail on their own
             clean = _clean_failure(o)
             chk = Check(rule=rule, title="copes with odd input or fails cleanly", area=Area.LIFECYCLE,
                         levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())

@@ -13,7 +13,10 @@ the run
   (model cache included; files are read as bytes, symlinks are not followed);
 * creates no host file outside its workspace (the entry's ``no_host_files`` globs, and new names containing
   "ymir-hostile" at the top of / and /tmp);
-* leaves no container behind (by the tag label, and by the image as ancestor).
+* leaves no container behind (by the tag label, and by the image as ancestor);
+* sends nothing to the Docker host: a session-wide listener bound only to the default bridge's gateway address
+  (``docker network inspect bridge``), on TCP and UDP, must receive no connection and no datagram while any
+  hostile image runs (the exfil-on-retry images try exactly that whenever they get a network).
 
 Options the plugin does not know yet (``pytest --help`` does not list them) are dropped from the run and reported
 as a failure of their own, so one run shows both what is missing and how the suite behaves without it.
@@ -25,14 +28,18 @@ containers it leaves are counted first, then removed by this test.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import re
 import resource
 import secrets
+import select
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,6 +61,8 @@ CHILD_ADDRESS_SPACE = 4 * 1024 ** 3  # guard for this machine, not an assertion:
 KILL_MARGIN_S = 60  # past the entry's budget the run is stopped (and has failed the budget anyway)
 LABEL_TAG = "org.ymir-conformance.tag"
 WATCHED_DIRS = (Path("/"), Path("/tmp"))
+EXFIL_PORTS = range(47913, 47921)  # YMIR_HOSTILE_EXFIL_PORTS of the exfil-on-retry gallery images
+LISTENER_MAX_S = 4 * 3600  # the listener stops by itself after this long, whatever happens to the session
 
 
 def gallery() -> list[Any]:
@@ -86,6 +95,112 @@ def canary() -> Iterator[bytes]:
             CANARY_DIR.rmdir()
     except OSError:
         pass
+
+
+def bridge_gateway(cl: docker.DockerClient) -> str:
+    """The default bridge's gateway address, from ``docker network inspect bridge``: IPAM's Gateway, else (Docker
+    20.10 leaves it out) the first host address of its Subnet, which the engine gives the bridge."""
+    ipam = (cl.networks.get("bridge").attrs.get("IPAM") or {}).get("Config") or []
+    for cfg in ipam:
+        if cfg.get("Gateway") and ":" not in cfg["Gateway"]:
+            return str(cfg["Gateway"]).split("/")[0]
+    for cfg in ipam:
+        subnet = ipaddress.ip_network(cfg.get("Subnet", ""), strict=False)
+        if subnet.version == 4:
+            return str(next(subnet.hosts()))
+    raise RuntimeError(f"docker network inspect bridge names no IPv4 gateway or subnet: {ipam}")
+
+
+@dataclass
+class Listener:
+    """TCP and UDP sockets bound only to the bridge gateway address, on the first free port of EXFIL_PORTS; a
+    thread records every connection and datagram (at most 4 KiB each, 2 s per connection) until stopped or
+    LISTENER_MAX_S passed."""
+
+    address: str
+    port: int = 0
+    received: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _socks: list[socket.socket] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        for port in EXFIL_PORTS:
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                tcp.bind((self.address, port))
+                udp.bind((self.address, port))
+            except OSError:
+                tcp.close()
+                udp.close()
+                continue
+            tcp.listen(16)
+            self.port, self._socks = port, [tcp, udp]
+            break
+        else:
+            raise RuntimeError(f"no free port in {EXFIL_PORTS} on {self.address} for the exfiltration listener")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="exfil-listener")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        tcp, udp = self._socks
+        deadline = time.monotonic() + LISTENER_MAX_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            ready, _, _ = select.select([tcp, udp], [], [], 0.5)
+            for sock in ready:
+                if sock is udp:
+                    data, peer = udp.recvfrom(4096)
+                    self.received.append(f"udp from {peer[0]}:{peer[1]}: {data[:80]!r}")
+                    continue
+                conn, peer = tcp.accept()
+                conn.settimeout(2)
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    data = b""
+                finally:
+                    conn.close()
+                self.received.append(f"tcp from {peer[0]}:{peer[1]}: {data[:80]!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for sock in self._socks:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def host_listener(docker_client: docker.DockerClient) -> Iterator[Listener]:
+    """The listener on the bridge gateway for the whole session: nothing may reach it."""
+    listener = Listener(bridge_gateway(docker_client))
+    try:
+        listener.start()
+    except (OSError, RuntimeError) as exc:
+        pytest.fail(f"cannot listen on the Docker host's bridge address: {exc}", pytrace=False)
+    yield listener
+    listener.stop()
+    assert not listener.received, f"the Docker host's bridge address {listener.address}:{listener.port} received " \
+                                  f"data from a hostile image: {listener.received[:5]}"
+
+
+def test_the_listener_hears_a_container_on_the_bridge(docker_client: docker.DockerClient, host_listener: Listener,
+                                                      fixture_image: Any) -> None:
+    """The listener is not deaf: a plain container on the default bridge reaches it (this container is the
+    test's own, not a hostile image's, and its message is taken out again)."""
+    before = len(host_listener.received)
+    image = fixture_image("reference-det")
+    docker_client.containers.run(
+        image, ["python3", "-c", f"import socket; socket.create_connection(('{host_listener.address}', "
+                                 f"{host_listener.port}), timeout=5).sendall(b'ping')"],
+        remove=True, network_mode="bridge", labels={LABEL_TAG: os.environ.get("YMIR_CONFORMANCE_TAG", "-")})
+    deadline = time.monotonic() + 10
+    while len(host_listener.received) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    heard = host_listener.received[before:]
+    del host_listener.received[before:]
+    assert heard and "b'ping'" in heard[0], heard
 
 
 @lru_cache(maxsize=1)
@@ -213,7 +328,7 @@ def host_names() -> set[str]:
 
 @pytest.mark.parametrize("entry", gallery())
 def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClient, fixture_image: Any, canary: bytes,
-                                               tmp_path: Path, entry: dict[str, Any]) -> None:
+                                               host_listener: Listener, tmp_path: Path, entry: dict[str, Any]) -> None:
     name = entry["name"]
     image = fixture_image(f"hostile-{name}")
     expect = entry.get("expect") or {}
@@ -226,6 +341,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
             subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
     before = host_names()
     tag = f"hostile-{uuid.uuid4().hex[:12]}"
+    heard_before = len(host_listener.received)
 
     run = run_suite(entry, tmp_path, tag)
 
@@ -269,6 +385,10 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         problems.append(f"host files created outside the workspace: {created}")
     if leftovers:
         problems.append(f"{len(leftovers)} container(s) left behind: {[c.name for c in leftovers]}")
+    heard = host_listener.received[heard_before:]
+    if heard:
+        problems.append(f"the Docker host's bridge address {host_listener.address}:{host_listener.port} received "
+                        f"{len(heard)} connection(s)/datagram(s): {heard[:3]}")
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
                f"rules printed {rules}")

@@ -288,6 +288,7 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
         for f in fs:
             where = (f.get("file") or "") + (f":{f['where']}" if f.get("where") else "")
             lost = f"<br><small>silently lost by the platform: {_e(f['lost'])}</small>" if f.get("lost") is not None else ""
+            lost += "".join(f"<br><small>consequence of the same failure: {_e(c)}</small>" for c in f.get("context") or [])
             out.append(f"<tr><td>{_e(f['run'])}</td><td><code>{_e(where or '-')}</code></td><td>{_e(f['message'])}"
                        f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
         out.append("</table>")
@@ -335,7 +336,7 @@ def _rules_checked(data: dict[str, Any], image: str) -> str:
                 word, css = "fail", "fail"
             elif "passed" in st:
                 word, css = "pass", "pass"
-            elif "not-evaluated" in st:
+            elif "not-evaluated" in st or "consequence" in st:  # consequence: listed under V1
                 word, css = "not evaluated", "ne"
             else:
                 word, css = "n/a", "na"

@@ -38,6 +38,8 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
             first = f"{t['first_update_s']:.1f}s" if t["first_update_s"] is not None else "never"
             status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
             extra = f"  [{'; '.join(run['diagnosis'])}]" if run.get("diagnosis") else ""
+            if run.get("network_name"):  # the judged run had a network (--ymir-allow-network)
+                extra = f"  network: {run['network_name']}{extra}"
             sched = (f"  queued {run['queue_s']:.1f}s, wall {run['wall_s']:.1f}s" if "queue_s" in run
                      and "wall_s" in run else "")
             lines.append(f"    {run['id']:<32} {status:<9} {run['duration_s']:6.1f}s  progress updates "
