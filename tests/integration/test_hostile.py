@@ -18,8 +18,8 @@ the run
   not UTF-8) or bidi override in the captured stdout/stderr, the JUnit XML, report.json's finding texts (message,
   file, where, found, expected, fix) or the certificate: what the image chose is shown escaped (``\\x1b``);
 * with ``expect.max_disk_mib``: the host's disk use (statvfs of the workdir's filesystem, sampled every 0.1 s
-  during the run, less the value before it) and the blocks allocated under the test's own folder (workdir,
-  model cache, reports; sampled every second) stay under that many MiB.
+  during the run, less the value before it) stays under that many MiB. (Nothing walks the workspace meanwhile:
+  listing it would show up in the suite's input audit as the image listing /in/assets.)
 
 Options the plugin does not know yet (``pytest --help`` does not list them) are dropped from the run and reported
 as a failure of their own, so one run shows both what is missing and how the suite behaves without it.
@@ -122,25 +122,12 @@ class Run:
     killed: str = ""
     dropped_options: list[str] = field(default_factory=list)
     disk_peak_mib: float = 0.0  # statvfs: the filesystem's used space, peak less the value before the run
-    tree_peak_mib: float = 0.0  # blocks allocated under the test's folder, peak
 
 
 def fs_used(path: Path) -> int:
     st = os.statvfs(path)
     return (st.f_blocks - st.f_bfree) * st.f_frsize
 
-
-def allocated_under(root: Path) -> int:
-    """Bytes allocated (st_blocks) by every file under ``root``, links not followed; a file removed meanwhile
-    counts 0."""
-    total = 0
-    for dirpath, _, filenames in os.walk(root, followlinks=False):
-        for name in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
 
 
 def _limit_child() -> None:
@@ -170,8 +157,7 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
         killed = ""
         deadline = start + budget + KILL_MARGIN_S
         status = rusage = None
-        disk_peak = tree_peak = 0
-        next_tree = 0.0
+        disk_peak = 0
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -179,9 +165,6 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
             now = time.monotonic()
             if watch_disk:
                 disk_peak = max(disk_peak, fs_used(tmp) - disk_before)
-                if now >= next_tree:
-                    tree_peak = max(tree_peak, allocated_under(tmp))
-                    next_tree = now + 1.0
             if now > deadline and not killed:
                 killed = f"SIGTERM at {now - start:.0f} s"
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -200,7 +183,7 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
         pass
     code = proc.returncode if not killed else None
     return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped,
-               disk_peak / 2 ** 20, tree_peak / 2 ** 20)
+               disk_peak / 2 ** 20)
 
 
 # What a terminal obeys: ESC, the C1 controls (U+0080-U+009F; a raw byte 0x80-0x9F that is not UTF-8 decodes to
@@ -341,18 +324,17 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         problems.append(f"{len(leftovers)} container(s) left behind: {[c.name for c in leftovers]}")
     problems += control_leaks(run, tmp_path / "reports")
     max_disk = expect.get("max_disk_mib")
-    if max_disk and max(run.disk_peak_mib, run.tree_peak_mib) > float(max_disk):
-        problems.append(f"host disk use peaked at {run.disk_peak_mib:.0f} MiB (statvfs of the workdir's filesystem; "
-                        f"{run.tree_peak_mib:.0f} MiB allocated under the test's folder), over {max_disk} MiB")
+    if max_disk and run.disk_peak_mib > float(max_disk):
+        problems.append(f"host disk use peaked {run.disk_peak_mib:.0f} MiB above its value before the run (statvfs "
+                        f"of the workdir's filesystem), over {max_disk} MiB")
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
-    disk = (f", host disk peak {run.disk_peak_mib:.0f} MiB (tree {run.tree_peak_mib:.0f} MiB)" if max_disk else "")
+    disk = f", host disk peak +{run.disk_peak_mib:.0f} MiB" if max_disk else ""
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
                f"rules printed {rules}{disk}")
     print(summary)
     print("HOSTILE-SUMMARY " + repr({"name": name, "exit": run.exit_code, "wall_s": round(run.wall_s, 1),
                                       "rss_mib": round(run.max_rss_mib), "rules": rules, "killed": run.killed,
                                       "dropped": run.dropped_options, "problems": problems,
-                                      **({"disk_peak_mib": round(run.disk_peak_mib), "tree_peak_mib":
-                                          round(run.tree_peak_mib)} if max_disk else {})}))
+                                      **({"disk_peak_mib": round(run.disk_peak_mib)} if max_disk else {})}))
     tail = "\n".join(text.splitlines()[-40:])
     assert not problems, summary + "\n  - " + "\n  - ".join(problems) + f"\n--- last lines of the run ---\n{tail}"
