@@ -180,7 +180,8 @@ def tree_digest(root: Path) -> str:
     cache); links are listed, never followed, and the walk is bounded (:func:`guard.walk`)."""
     h = hashlib.sha1()
     for rel, st in guard.walk(root):
-        h.update(f"{rel}:{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        # a name the image made may not be UTF-8 (listdir gives its bytes as surrogate escapes): hash the bytes
+        h.update(f"{rel}:{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

@@ -291,3 +291,11 @@ def test_package_model_skips_what_it_will_not_copy_and_counts_apparent_bytes(
     packed = os.stat(tmp_path / "pkg" / "e" / "a.bin")
     assert packed.st_size == 24 * MiB and packed.st_blocks * 512 < 8 * MiB
     assert not (tmp_path / "pkg" / "e" / "b.bin").exists() and not (tmp_path / "pkg" / "e" / "tib.bin").exists()
+
+
+def test_tree_digest_survives_names_that_are_not_utf8(tmp_path: Path) -> None:
+    from ymir_conformance.workspace import tree_digest
+
+    before = tree_digest(tmp_path)
+    open(os.path.join(os.fsencode(tmp_path), b"\xff\x9b.jpg"), "w").close()  # the image may name files so
+    assert tree_digest(tmp_path) != before
