@@ -18,6 +18,7 @@ import pytest
 
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
+from .printable import printable, printable_lines
 from . import hyper
 from .errors import ConformanceError, SettingsError
 from .options import Settings, add_options, resolve
@@ -224,7 +225,7 @@ class YmirSession:
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
             lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
-        return lines
+        return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         name = metafunc.function.__name__
@@ -282,7 +283,7 @@ class YmirSession:
         report: pytest.TestReport = outcome.get_result()
         lines = item.stash.get(SYSTEM_OUT_KEY, None)
         if lines and report.when == "call":
-            report.ymir_system_out = "\n".join(lines)  # type: ignore[attr-defined]  # xdist carries it
+            report.ymir_system_out = printable_lines("\n".join(lines))  # type: ignore[attr-defined]  # xdist carries it
         report.ymir_image = item_image(item, self.settings)  # type: ignore[attr-defined]
         headline = item.stash.get(HEADLINE_KEY, None)
         crash = getattr(report.longrepr, "reprcrash", None)
@@ -331,7 +332,7 @@ class YmirSession:
                               row["verdict"] + (f" ({detail})" if detail else "")))
         props.append(("ymir.container_runs", data.get("container_runs", 0)))
         for name, value in props:
-            xml.add_global_property(name, "" if value is None else str(value))
+            xml.add_global_property(printable(name, limit=0), "" if value is None else printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
     @pytest.hookimpl(tryfirst=True)
@@ -482,13 +483,13 @@ class YmirSession:
         data = self.final or self.report()
         if data is None:
             for line in dict.fromkeys(self.xdist_notes + self.notes):  # e.g. every worker crashed
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(printable_lines(line))
             return
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
         for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
                                         "containers kept (label org.ymir-conformance.session="
@@ -532,13 +533,14 @@ class YmirSession:
     def skip_or_fail(self, record: RunRecord) -> NoReturn:
         """A record without an outcome: a skip with its reason, or a failure when ymir-conformance itself broke."""
         if record.error:
-            pytest.fail(f"ymir-conformance could not run {record.spec.kind} run {record.spec.id}: {record.error}. "
+            pytest.fail(f"ymir-conformance could not run {record.spec.kind} run {record.spec.id}: {printable(record.error, 0)}. "
                         "This is a defect of ymir-conformance, not a verdict on the image: please report it with "
                         "the workspace (--ymir-keep).", pytrace=False)
         self.skip(record.skipped)
 
     def skip(self, reason: str) -> NoReturn:
         """Skip, except in the certify profile, which may skip nothing the image declares."""
+        reason = printable(reason, limit=0)
         if self.settings.profile == "certify" and "declares no" not in reason:
             pytest.fail(f"certify profile: nothing the image declares may be skipped, but: {reason}", pytrace=False)
         pytest.skip(reason)
@@ -726,8 +728,8 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
             text.append(f"reported, not gating (--ymir-gate): findings on platform {describe(not_gating)}")
         text += detail()
         if node is not None:
-            node.stash[HEADLINE_KEY] = text[0].split("\n", 1)[0]
-        pytest.fail("\n".join(text), pytrace=False)
+            node.stash[HEADLINE_KEY] = printable(text[0].split("\n", 1)[0], limit=0)
+        pytest.fail(printable_lines("\n".join(text)), pytrace=False)  # the one failure text: printable only
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
         pytest.skip(f"not evaluated: {not_eval[0].reason} (see test_lifecycle for why)")

@@ -597,7 +597,7 @@ class Conductor:
         dest = self._cache_key(spec)
         with self._cache_lock:
             shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(pkg.root, dest)
+            shutil.copytree(pkg.root, dest, copy_function=guard.clone_file)  # sparse-aware: holes stay holes
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
         """When training is not among the requested tasks, reuse a model trained by an earlier session."""

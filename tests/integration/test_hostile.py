@@ -17,6 +17,12 @@ the run
 * sends nothing to the Docker host: a session-wide listener bound only to the default bridge's gateway address
   (``docker network inspect bridge``), on TCP and UDP, must receive no connection and no datagram while any
   hostile image runs (the exfil-on-retry images try exactly that whenever they get a network).
+* lets no terminal control reach a reader: no ESC, C1 control (U+0080-U+009F, or a raw byte of that range that is
+  not UTF-8) or bidi override in the captured stdout/stderr, the JUnit XML, report.json's finding texts (message,
+  file, where, found, expected, fix) or the certificate: what the image chose is shown escaped (``\\x1b``);
+* with ``expect.max_disk_mib``: the host's disk use (statvfs of the workdir's filesystem, sampled every 0.1 s
+  during the run, less the value before it) stays under that many MiB. (Nothing walks the workspace meanwhile:
+  listing it would show up in the suite's input audit as the image listing /in/assets.)
 
 Options the plugin does not know yet (``pytest --help`` does not list them) are dropped from the run and reported
 as a failure of their own, so one run shows both what is missing and how the suite behaves without it.
@@ -230,6 +236,13 @@ class Run:
     output: bytes
     killed: str = ""
     dropped_options: list[str] = field(default_factory=list)
+    disk_peak_mib: float = 0.0  # statvfs: the filesystem's used space, peak less the value before the run
+
+
+def fs_used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
 
 
 def _limit_child() -> None:
@@ -250,6 +263,8 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
     env["YMIR_CONFORMANCE_TAG"] = tag
     out_path = tmp / "pytest-output.txt"
     budget = float(entry.get("budget_s", 120))
+    watch_disk = bool((entry.get("expect") or {}).get("max_disk_mib"))
+    disk_before = fs_used(tmp)
     with open(out_path, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -257,11 +272,14 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
         killed = ""
         deadline = start + budget + KILL_MARGIN_S
         status = rusage = None
+        disk_peak = 0
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             now = time.monotonic()
+            if watch_disk:
+                disk_peak = max(disk_peak, fs_used(tmp) - disk_before)
             if now > deadline and not killed:
                 killed = f"SIGTERM at {now - start:.0f} s"
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -279,7 +297,42 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
     except ProcessLookupError:
         pass
     code = proc.returncode if not killed else None
-    return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped)
+    return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped,
+               disk_peak / 2 ** 20)
+
+
+# What a terminal obeys: ESC, the C1 controls (U+0080-U+009F; a raw byte 0x80-0x9F that is not UTF-8 decodes to
+# U+DC80-U+DC9F here) and the bidi overrides/isolates that reorder what a reader sees.
+CONTROL = re.compile("[\x1b\x80-\x9f\udc80-\udc9f\u202a-\u202e\u2066-\u2069]")
+FINDING_TEXTS = ("message", "file", "where", "found", "expected", "fix")
+
+
+def controls_in(data: bytes) -> list[str]:
+    """Each terminal control in ``data`` (UTF-8), with a little context, as repr."""
+    text = data.decode("utf-8", "surrogateescape")
+    return [repr(text[max(0, m.start() - 30):m.end() + 10]) for m in CONTROL.finditer(text)]
+
+
+def control_leaks(run: Run, reports: Path) -> list[str]:
+    """Where a terminal control reached a reader: the output, the JUnit XML, report.json's finding texts, the
+    certificate."""
+    leaks = []
+    places: list[tuple[str, bytes]] = [("the pytest output", run.output)]
+    for name in ("junit.xml", "certificate.html"):
+        if (reports / name).is_file():
+            places.append((name, (reports / name).read_bytes()))
+    if (reports / "report.json").is_file():
+        import json
+
+        data = json.loads((reports / "report.json").read_bytes())
+        places.append(("report.json (raw bytes)", (reports / "report.json").read_bytes()))
+        texts = [str(f.get(k, "")) for f in data.get("findings", []) for k in FINDING_TEXTS]
+        places.append(("report.json findings", "\n".join(texts).encode("utf-8", "surrogatepass")))
+    for where, data in places:
+        found = controls_in(data)
+        if found:
+            leaks.append(f"{len(found)} terminal control(s) in {where}, e.g. {found[:3]}")
+    return leaks
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:
@@ -389,12 +442,19 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
     if heard:
         problems.append(f"the Docker host's bridge address {host_listener.address}:{host_listener.port} received "
                         f"{len(heard)} connection(s)/datagram(s): {heard[:3]}")
+    problems += control_leaks(run, tmp_path / "reports")
+    max_disk = expect.get("max_disk_mib")
+    if max_disk and run.disk_peak_mib > float(max_disk):
+        problems.append(f"host disk use peaked {run.disk_peak_mib:.0f} MiB above its value before the run (statvfs "
+                        f"of the workdir's filesystem), over {max_disk} MiB")
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
+    disk = f", host disk peak +{run.disk_peak_mib:.0f} MiB" if max_disk else ""
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
-               f"rules printed {rules}")
+               f"rules printed {rules}{disk}")
     print(summary)
     print("HOSTILE-SUMMARY " + repr({"name": name, "exit": run.exit_code, "wall_s": round(run.wall_s, 1),
                                       "rss_mib": round(run.max_rss_mib), "rules": rules, "killed": run.killed,
-                                      "dropped": run.dropped_options, "problems": problems}))
+                                      "dropped": run.dropped_options, "problems": problems,
+                                      **({"disk_peak_mib": round(run.disk_peak_mib)} if max_disk else {})}))
     tail = "\n".join(text.splitlines()[-40:])
     assert not problems, summary + "\n  - " + "\n  - ".join(problems) + f"\n--- last lines of the run ---\n{tail}"

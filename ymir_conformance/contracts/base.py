@@ -25,6 +25,7 @@ from .. import guard
 from ..errors import UnsafeOutput
 from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
+from ..printable import printable
 
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
 START_COMMAND = "the image's start command"  # in fix texts; named with the image's real CMD by name_command()
@@ -37,7 +38,8 @@ def name_command(text: str, cmd: list[str], entrypoint: list[str]) -> str:
         return text
     import shlex
 
-    return text.replace(START_COMMAND, f"{START_COMMAND} (`{' '.join(shlex.quote(a) for a in argv)}`)")
+    shown = " ".join(shlex.quote(printable(a, 200)) for a in argv)  # the image chose it: no line breaks, no escapes
+    return text.replace(START_COMMAND, f"{START_COMMAND} (`{shown}`)")
 
 
 class Level(enum.StrEnum):
@@ -62,9 +64,18 @@ DETECTION_ONLY = frozenset({ObjectType.DETECTION})
 COCO_TYPES = frozenset({ObjectType.SEMANTIC_SEGMENTATION, ObjectType.INSTANCE_SEGMENTATION, ObjectType.MULTI_MODAL})
 
 
+_TEXT_LIMITS = {"message": 4000, "file": 1000, "where": 1000, "found": 2000, "expected": 2000, "fix": 4000}
+
+
 @dataclass(frozen=True)
 class Violation:
-    """One thing wrong in one place. ``fix`` tells the image author what to change."""
+    """One thing wrong in one place. ``fix`` tells the image author what to change.
+
+    Its text fields hold printable text only: whatever the image chose (a stage key with an ESC sequence, a
+    class name with a bidi override, a lone surrogate) is shown escaped by :func:`ymir_conformance.printable.printable`
+    when the violation is made, so every place that shows one (terminal, JUnit, report.json, certificate) shows
+    the same safe text.
+    """
 
     rule: str
     message: str
@@ -77,6 +88,15 @@ class Violation:
     level: Level = Level.MUST  # filled in by the judge from the check's level for the release
     # findings of other rules that are consequences of this one (``Check.consequence_of``), as context lines
     context: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, limit in _TEXT_LIMITS.items():
+            value = getattr(self, name)
+            # the suite's own examples and fixes span lines; what the image chose reaches them only through
+            # short()/repr, which escapes line breaks
+            safe = printable(value, limit, keep_newlines=name in ("expected", "fix"))
+            if safe is not value and safe != value:
+                object.__setattr__(self, name, safe)
 
     def render(self, with_fix: bool = True) -> str:
         loc = self.file + (f":{self.where}" if self.where else "") if self.file else self.where
@@ -421,6 +441,9 @@ class Finding:
     level: Level | None
     violations: list[Violation] = field(default_factory=list)
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.reason = printable(self.reason)  # may quote the image (e.g. why a run could not be judged)
 
     def to_json(self) -> dict[str, Any]:
         return {

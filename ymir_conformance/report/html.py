@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from ..audit import counts_line
+from ..printable import printable
 
 CSS = """
 *{box-sizing:border-box}
@@ -54,7 +55,14 @@ VERDICT_WORDS = {
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x))
+    """Any text for the certificate: printable first (what the image chose is shown escaped, e.g. ``\\x1b``,
+    ``\\u202e``: no control character, bidi override or lone surrogate reaches the page), then HTML-escaped."""
+    return html.escape(printable(x, limit=0))
+
+
+def _e_lines(lines: Any) -> str:
+    """Lines for a ``<pre>``: each made printable and HTML-escaped, joined by line breaks."""
+    return "\n".join(_e(line) for line in lines)
 
 
 def _cls(verdict: str) -> str:
@@ -297,7 +305,7 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
             if tail:
                 log = runs[run_id].get("log_file")
                 out.append(f"<div class=sub>log tail of run {_e(run_id)}"
-                           f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e(chr(10).join(tail))}</pre>")
+                           f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e_lines(tail)}</pre>")
         out.append("</div>")
     return "".join(out)
 

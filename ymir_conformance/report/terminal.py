@@ -1,12 +1,15 @@
 """The terminal summary: per image the verdict per release, per-task timings, and the container count.
 
-Rendered from report data (``report_data``), so the same text comes out with or without pytest-xdist.
+Rendered from report data (``report_data``), so the same text comes out with or without pytest-xdist. Every line
+is printable text only (:func:`ymir_conformance.printable.printable`): run notes, reasons and messages may quote
+what the image chose (a stage key with an ESC sequence must not retitle the user's terminal).
 """
 from __future__ import annotations
 
 from typing import Any
 
 from ..audit import counts_line
+from ..printable import printable
 
 MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
          "incomplete": "INCOMPLETE", "untested": "-"}
@@ -50,7 +53,7 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
                 lines.append(f"    {'':<32} inputs opened: {inputs}")
     lines.append(f"container runs: {data.get('container_runs', 0)}")
     lines += finding_lines(data)
-    return lines
+    return [printable(line, limit=0) for line in lines]
 
 
 def finding_lines(data: dict[str, Any]) -> list[str]:
@@ -72,4 +75,4 @@ def finding_lines(data: dict[str, Any]) -> list[str]:
         if not gate & set(on):
             scope += " (not gating)"
         out.append(f"  [{rule} {level}] {where}: {fs[0]['message']}{more}{scope}")
-    return out
+    return [printable(line, limit=0) for line in out]
