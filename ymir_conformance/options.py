@@ -228,12 +228,14 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-allow-network", "ymir_allow_network", {"action": "store_true", "default": None},
      "run task containers on the default bridge network instead of --network none."),
     ("--ymir-budget-total", "ymir_budget_total", {"metavar": "SECONDS"},
-     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). The "
-     "container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
+     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-01, "
+     "a MUST (a hang). The container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
     ("--ymir-budget-first-progress", "ymir_budget_first_progress", {"metavar": "SECONDS"},
-     "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180)."),
+     "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180). Over it: BUD-02, "
+     "a SHOULD (the platform has no deadline; --ymir-strict fails it)."),
     ("--ymir-budget-heartbeat", "ymir_budget_heartbeat", {"metavar": "SECONDS"},
-     "budget for the longest gap between monitor.txt updates (default by profile: 120 / 300 / 600)."),
+     "budget for the longest gap between monitor.txt updates (default by profile: 120 / 300 / 600). Over it: "
+     "BUD-03, a SHOULD naming how many progress records the run wrote and how often."),
     ("--ymir-seed", "ymir_seed", {"metavar": "INT"},
      "seed of every synthetic dataset (default 0); shown in the report header so runs reproduce."),
     ("--ymir-keep", "ymir_keep", {"action": "store_true", "default": None},
