@@ -1,6 +1,7 @@
 """The live status lines (report/live.py): text, pacing (interval, 10 % steps, -q), the xdist status files."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -140,3 +141,69 @@ def test_worker_files_round_trip_and_stale_or_broken_ones_are_skipped(tmp_path: 
     assert got["gw3/x"].percent is None and got["gw3/x"].state is None  # only numbers are taken
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temporary file left
     assert collect(tmp_path / "missing", now) == []
+
+
+class FakeWriter:
+    """What LiveStatus reads of pytest's terminal writer: the width, pytest's current line, the markup."""
+
+    def __init__(self, current: str = "", fullwidth: int = 80) -> None:
+        self.current = current
+        self.fullwidth = fullwidth
+
+    @property
+    def width_of_current_line(self) -> int:
+        return len(self.current)
+
+    def markup(self, text: str, **kw: bool) -> str:
+        return text
+
+
+class FakeConfig:
+    def __init__(self, tw: FakeWriter) -> None:
+        self.tw = tw
+
+    def get_terminal_writer(self) -> FakeWriter:
+        return self.tw
+
+
+def live_with(tw: FakeWriter) -> tuple[object, io.StringIO]:
+    from ymir_conformance.report.live import LiveStatus
+
+    live = LiveStatus(FakeConfig(tw), 30.0)  # type: ignore[arg-type]
+    out = io.StringIO()
+    live._out = out  # type: ignore[assignment]  # our duplicate of stdout
+    return live, out
+
+
+def test_plain_lines_start_on_a_line_of_their_own() -> None:
+    tw = FakeWriter("suite/test_conformance.py .")
+    live, out = live_with(tw)
+    live._lines(["ymir-conformance det-voc: 10%"])  # type: ignore[attr-defined]
+    live._lines(["ymir-conformance det-voc: 20%"])  # type: ignore[attr-defined]  # pytest wrote nothing since
+    tw.current += ".."  # pytest went on with its dots
+    live._lines(["ymir-conformance det-voc: 30%"])  # type: ignore[attr-defined]
+    assert out.getvalue() == ("\nymir-conformance det-voc: 10%\nymir-conformance det-voc: 20%\n"
+                              "\nymir-conformance det-voc: 30%\n")
+    tw2 = FakeWriter("")
+    live2, out2 = live_with(tw2)
+    live2._lines(["a", "b"])  # type: ignore[attr-defined]
+    assert out2.getvalue() == "a\nb\n"
+
+
+def test_in_place_status_is_redrawn_and_erased_before_pytest_writes() -> None:
+    tw = FakeWriter("suite/test_conformance.py .", fullwidth=60)
+    live, out = live_with(tw)
+    live._draw([st(80, 0.4)])  # type: ignore[attr-defined]
+    first = " > det-voc 40% 1:20, 3:40 left"
+    assert out.getvalue() == first
+    live._draw([st(81, 0.4)])  # type: ignore[attr-defined]  # redrawn over itself
+    assert out.getvalue() == first + "\b" * len(first) + " > det-voc 40% 1:21, 3:39 left"
+    mark = len(out.getvalue())
+    live._erase()  # type: ignore[attr-defined]  # a result is about to be written
+    assert out.getvalue()[mark:] == "\b" * len(first) + " " * len(first) + "\b" * len(first)
+    live._draw([st(82, 0.4)])  # type: ignore[attr-defined]  # held off a moment: pytest is writing
+    assert len(out.getvalue()) == mark + 3 * len(first)
+    long = [st(80, 0.4, key=str(i), run=f"infer-det-voc-{i}") for i in range(5)]
+    live._hold_until = 0.0  # type: ignore[attr-defined]
+    live._draw(long)  # type: ignore[attr-defined]
+    assert len(out.getvalue()) - mark - 3 * len(first) == 60 - len(tw.current) - 1  # cut to the width
