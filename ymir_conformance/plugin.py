@@ -80,6 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
     session.install_sigterm()
+    from .report.live import LiveStatus  # the live status of running containers (xdist: workers -> controller)
+
+    config.pluginmanager.register(LiveStatus(config, settings.status_interval_s), "ymir-conformance-live")
 
 
 class YmirSession:

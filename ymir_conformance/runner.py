@@ -438,6 +438,9 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
             sampler.start()
             start = time.monotonic()
             container.start()
+            from .report.live import BOARD  # the live status line of this run, if the session opened one
+
+            BOARD.attach(spec.name, start, lambda: sampler.latest)
         except docker.errors.APIError as exc:
             msg = exc.explanation if isinstance(exc.explanation, str) else str(exc)
             os.write(log_fd, f"docker: Error response from daemon: {msg}\n".encode())

@@ -778,9 +778,13 @@ class Conductor:
         watch = audit.watch_inputs(ws.in_dir, ws.asset_cache)  # what the image opens under /in (IN-11..13, LC-04)
         if record.started_at is None:
             record.started_at = time.monotonic()
+        from .report.live import BOARD  # the live status lines (report/live.py)
+
         try:
-            result = run_container(engine.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
-                                   done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
+            with BOARD.run(cspec.name, spec.id + (f" (retry {len(record.attempts)})" if record.attempts else ""),
+                           s.budget.total_s):
+                result = run_container(engine.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
+                                       done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
         finally:
             record.finished_at = time.monotonic()
             inputs_opened = audit.finish(watch, ws.in_dir, ws.asset_cache, spec.shape)

@@ -16,6 +16,7 @@ import pytest
 
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.fixture_images import GALLERY_FILES, load_gallery
+from ymir_conformance.hyper import parse_sets
 from ymir_conformance.options import PROFILE_BUDGETS, Budget, Settings
 from ymir_conformance.platform import LATEST, Release, ReleaseRange
 from ymir_conformance.session import Conductor, plan
@@ -44,7 +45,7 @@ def outcome_rules(cl: docker.DockerClient, tag: str, tmp_path: Path, entry: dict
                     heartbeat_s=float(opts.get("budget_heartbeat_s", base.heartbeat_s)))
     tasks = tuple(entry.get("tasks", ["training"]))
     settings = Settings(images=(tag,), profile="quick", tasks=tasks, budget=budget, workdir=tmp_path,
-                        releases=releases)
+                        releases=releases, hyper_params=parse_sets(opts.get("set"), f"{tag} settings.set"))
     conductor = Conductor(cl, settings, tmp_path, uuid.uuid4().hex[:12])
     info = conductor.info(tag)
     specs = plan([info], settings)

@@ -174,6 +174,31 @@ def test_budgets(make: KitFactory) -> None:
     assert kit.failed(budget_first_progress_s=3.0) == set()
     assert kit.failed(budget_heartbeat_s=3.0) == {"BUD-03"}  # 2.0 -> 6.0 s
     assert kit.failed(budget_heartbeat_s=5.0) == set()
+    assert kit.finding("BUD-01", budget_total_s=5.0, duration_s=10.0).level == Level.MUST  # a hang stays MUST
     only_pending = [ProgressSample(0.1, PENDING)]
     assert "BUD-02" in kit.failed(budget_first_progress_s=5.0, progress=only_pending)
     assert kit.finding("BUD-01").status == Status.PASSED  # no budget: nothing to violate
+
+
+def test_progress_budgets_are_should_on_every_release_and_say_how_often(make: KitFactory) -> None:
+    """First progress and heartbeat depend on the host's speed and load (the platform has no deadline): SHOULD on
+    every release, and the message counts the records and their cadence. Records at 2, 6 and 9 s of a 10 s run."""
+    kit = make("training")
+    for release in ("1.1", "2.0", "2.3", "2.5"):
+        assert kit.finding("BUD-03", release=release, budget_heartbeat_s=3.0).level == Level.SHOULD
+        assert kit.finding("BUD-02", release=release, budget_first_progress_s=1.0).level == Level.SHOULD
+    (v,) = kit.violations("BUD-03", budget_heartbeat_s=3.0)
+    assert v.message == ("the image wrote 3 progress records in 10 s, one every 3.3 s on average; longest gap "
+                         "4.0 s (2.0 s to 6.0 s), over the heartbeat budget of 3 s"), v.message
+    assert v.found == "4.0 s" and "once per epoch" in v.fix and "--ymir-budget-heartbeat" in v.fix
+    (v,) = kit.violations("BUD-02", budget_first_progress_s=1.0)
+    assert "came 2.0 s after start" in v.message and "3 progress records in 10 s" in v.message
+    assert "longest gap 4.0 s" in v.message
+
+
+def test_heartbeat_gap_at_the_end_names_the_end(make: KitFactory) -> None:
+    kit = make("training")
+    late = [ProgressSample(0.1, PENDING), ProgressSample(1.0, rec(0.1, ts=T0 + 1)),
+            ProgressSample(2.0, rec(1.0, ts=T0 + 2))]
+    (v,) = kit.violations("BUD-03", budget_heartbeat_s=5.0, progress=late, duration_s=30.0)
+    assert "2 progress records in 30 s, one every 15 s on average; longest gap 28 s (2.0 s to the end)" in v.message
