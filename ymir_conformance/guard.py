@@ -15,7 +15,12 @@ else. The door:
   with the same nesting bound, so no ``RecursionError`` or memory blow-up reaches the caller;
 * streams logs and ``cat`` output with a cap (:func:`drain`);
 * validates every **name the image chose** before the suite builds a host path from it (:func:`plain_name`,
-  :func:`plain_relpath`), and writes host copies with ``O_EXCL | O_NOFOLLOW`` (:func:`copy_file`).
+  :func:`plain_relpath`): a name that no file name can hold (a lone surrogate such as ``"\\ud800"`` from a YAML or
+  JSON escape, a NUL) is refused like any other unsafe name, never an encoder's crash;
+* writes host copies with ``O_EXCL | O_NOFOLLOW`` (:func:`copy_file`), **sparse-aware** (holes stay holes,
+  :func:`copy_sparse`), and refuses to copy a file over its cap or sparse beyond reason (:func:`copy_refusal`:
+  what the platform's packer would read and store as data), naming its apparent and allocated size and the cap;
+* shows log lines as printable text only (:func:`ymir_conformance.printable.log_line`).
 
 Every refusal is an :class:`~ymir_conformance.errors.UnsafeOutput` whose ``problem`` completes the sentence
 "<file> ...", e.g. "is a FIFO, not a regular file". The check owning the file turns it into a finding.
@@ -34,10 +39,12 @@ from typing import Any
 import yaml
 
 from .errors import UnsafeOutput
+from .printable import log_line
 
 KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
+TiB = 1024 * GiB
 
 CAPS: dict[str, int] = {
     # what the image writes, and the most of it the suite reads (a conformant file is far smaller)
@@ -60,6 +67,11 @@ MAX_WALK_ENTRIES = 10_000
 MAX_NESTING = 64  # YAML / JSON nesting; result files are 4-6 levels deep
 YAML_MAX_ALIASES = 100
 YAML_MAX_EXPANDED_NODES = 200_000  # nodes after expanding every alias: what str()/json.dumps would walk
+# A model file "sparse beyond reason": over SPARSE_MIN_APPARENT bytes long, with less than 1/SPARSE_RATIO of them
+# allocated on disk. Real weights are dense; a file of holes is a disk bomb for the platform's packer (tar.gz reads
+# every apparent byte) and for every task that later extracts the model into /in/models (written dense).
+SPARSE_MIN_APPARENT = 64 * MiB
+SPARSE_RATIO = 8
 
 _KIND_OF_MODE = (
     (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
@@ -68,7 +80,7 @@ _KIND_OF_MODE = (
 
 
 def human(n: int) -> str:
-    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
+    for unit, size in (("TiB", TiB), ("GiB", GiB), ("MiB", MiB), ("KiB", KiB)):
         if n >= size:
             return f"{n / size:g} {unit}"
     return f"{n} bytes"
@@ -85,20 +97,48 @@ def what_is(mode: int) -> str:
 # Names the image chose
 # --------------------------------------------------------------------------------------------------------
 
-_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f/\\]")
+
+
+def name_bytes(name: str) -> bytes | None:
+    """``name`` as UTF-8 (what the platform, a Python program, makes of it on disk), or None when it cannot be
+    encoded: a lone surrogate such as ``"\\ud800"`` (a YAML/JSON escape) is no character at all."""
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 
 
 def plain_name(name: object) -> str | None:
     """``name`` when it is one plain path component, safe to join onto a host directory; else None.
 
-    Refused: non-strings, '', '.', '..', anything with '/', '\\', NUL or control characters (newlines would
-    forge report lines), and names over 255 bytes.
+    Refused: non-strings, '', '.', '..', anything with '/', '\\', NUL or control characters (C0, DEL, C1:
+    newlines would forge report lines, escapes drive terminals), names that cannot be encoded (lone surrogates),
+    and names over 255 bytes. Never raises.
     """
     if not isinstance(name, str) or name in ("", ".", "..") or _BAD_CHARS.search(name):
         return None
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+    encoded = name_bytes(name)
+    if encoded is None or len(encoded) > MAX_NAME_BYTES:
         return None
     return name
+
+
+def name_problem(name: str) -> str:
+    """Why :func:`plain_name` refuses ``name`` (a string), completing "the name ..."; '' when it is plain."""
+    if name in ("", ".", ".."):
+        return f"is {name!r}, not a name"
+    if "/" in name or "\\" in name:
+        return "contains '/' or '\\'"
+    if re.search(r"[\x00-\x1f\x7f-\x9f]", name):
+        return "contains control characters (C0, DEL or C1: escape sequences, newlines)"
+    encoded = name_bytes(name)
+    if encoded is None:
+        return ("cannot be encoded as UTF-8 (it holds a lone surrogate such as \\ud800, which no file name can "
+                "hold: the platform's os.mkdir/open raise UnicodeEncodeError on it)")
+    if len(encoded) > MAX_NAME_BYTES:
+        return f"is {len(encoded)} bytes long, over the {MAX_NAME_BYTES} bytes a file name may have"
+    return ""
 
 
 def plain_relpath(path: object) -> tuple[str, ...] | None:
@@ -119,6 +159,14 @@ def _components(rel: str | Path) -> list[str]:
         raise UnsafeOutput(f"is nested more than {MAX_PATH_DEPTH} directories deep")
     if ".." in parts:
         raise UnsafeOutput("climbs out of its directory with '..'")
+    for part in parts:
+        if "\x00" in part:
+            raise UnsafeOutput("has a NUL character in its name, which no file name can hold")
+        try:
+            os.fsencode(part)  # a name read back from the disk may carry surrogateescape bytes; "\ud800" may not
+        except UnicodeEncodeError:
+            raise UnsafeOutput("has a name that cannot be encoded (a lone surrogate such as \\ud800), which no file "
+                               "name can hold") from None
     return parts
 
 
@@ -288,16 +336,7 @@ def tail_lines(root: Path, rel: str | Path, n: int, cap: int = CAPS["log-tail"])
     lines = data.decode("utf-8", errors="replace").splitlines()
     if start > 0 and lines:
         lines = lines[1:]  # the first line is probably cut
-    return [_printable(ln) for ln in lines[-n:]]
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def _printable(line: str, limit: int = 2000) -> str:
-    """A log line made safe for a terminal and a report: no control characters (escape sequences), capped."""
-    line = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", line)
-    return line if len(line) <= limit else line[:limit] + " [... cut]"
+    return [log_line(ln) for ln in lines[-n:]]  # colours removed, every other escape shown, capped
 
 
 def walk(root: Path, rel: str | Path = "", max_entries: int = MAX_WALK_ENTRIES) -> Iterator[tuple[str, os.stat_result]]:
@@ -344,23 +383,114 @@ def walk(root: Path, rel: str | Path = "", max_entries: int = MAX_WALK_ENTRIES) 
 # --------------------------------------------------------------------------------------------------------
 
 
+def allocated(st: os.stat_result) -> int:
+    """Bytes a file occupies on disk (``st_blocks`` counts 512-byte units whatever the block size)."""
+    return int(getattr(st, "st_blocks", 0)) * 512
+
+
+def sizes(st: os.stat_result) -> str:
+    """'1 TiB apparent, 0 bytes allocated on disk'."""
+    return f"{human(st.st_size)} apparent, {human(allocated(st))} allocated on disk"
+
+
+def copy_refusal(st: os.stat_result, cap: int, what: str = "copies of a model file") -> str:
+    """Why the suite will not copy a regular file with stat ``st`` under ``cap`` (completing "<file> ..."), or ''.
+
+    Over the cap counts the *apparent* size (what a reader gets, and what the platform's packer stores); "sparse
+    beyond reason" is a file over :data:`SPARSE_MIN_APPARENT` with less than 1/:data:`SPARSE_RATIO` of it
+    allocated: a hole-filled disk bomb, not model weights.
+    """
+    if st.st_size > cap:
+        return f"is {human(st.st_size)} ({sizes(st)}), over the {human(cap)} this suite {what}"
+    if st.st_size > SPARSE_MIN_APPARENT and allocated(st) * SPARSE_RATIO < st.st_size:
+        return (f"is sparse beyond reason ({sizes(st)}): less than 1/{SPARSE_RATIO} of a file over "
+                f"{human(SPARSE_MIN_APPARENT)} holds data, so it is holes, not weights")
+    return ""
+
+
 def copy_file(root: Path, rel: str | Path, dest: Path, cap: int = CAPS["model-file"]) -> int:
-    """Copy the regular file ``root/rel`` to ``dest`` (which must not exist), streaming; returns its size.
+    """Copy the regular file ``root/rel`` to ``dest`` (which must not exist), sparse-aware; returns its apparent
+    size (what counts against a cap: the bytes a reader, and the platform's packer, get).
 
     ``dest`` must be built by the caller from names checked with :func:`plain_name`/:func:`plain_relpath`;
-    it is created with ``O_EXCL | O_NOFOLLOW`` so that nothing already there is overwritten or followed.
+    it is created with ``O_EXCL | O_NOFOLLOW`` so that nothing already there is overwritten or followed. A file
+    :func:`copy_refusal` refuses (over ``cap``, sparse beyond reason) raises :class:`UnsafeOutput` naming its
+    apparent and allocated size and the cap, before anything is written.
     """
     fd, st = open_regular(root, rel)
     try:
-        if st.st_size > cap:
-            raise UnsafeOutput(f"is {human(st.st_size)}, over the {human(cap)} this suite copies of a model file")
+        problem = copy_refusal(st, cap)
+        if problem:
+            raise UnsafeOutput(problem)
         out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
-            return pour(lambda n: os.read(fd, n), out, cap, "copies of a model file")
+            return copy_sparse(fd, out, cap, "copies of a model file")
         finally:
             os.close(out)
     finally:
         os.close(fd)
+
+
+def _data_extents(fd: int, start: int) -> Iterator[tuple[int, int]]:
+    """(offset, end) of every data extent of ``fd`` from ``start`` (SEEK_DATA/SEEK_HOLE); one extent to the end
+    of the file where the filesystem cannot tell (EINVAL)."""
+    pos = start
+    while True:
+        try:
+            data = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after pos: the rest is a hole (or pos is the end)
+                return
+            if exc.errno == errno.EINVAL and pos == start:  # no SEEK_DATA here: treat it all as data
+                yield start, os.fstat(fd).st_size
+                return
+            raise
+        hole = os.lseek(fd, data, os.SEEK_HOLE)  # there is always an implicit hole at the end of the file
+        yield data, hole
+        pos = hole
+
+
+def copy_sparse(src_fd: int, out_fd: int, cap: int, what: str) -> int:
+    """Copy ``src_fd`` into the empty ``out_fd`` extent by extent: the data extents are written at their offsets,
+    holes are skipped (they stay holes), and the result gets the source's apparent size. Returns that size; raises
+    :class:`UnsafeOutput` ("grew past the <cap> this suite <what>") when the source extends past ``cap``."""
+    end = 0
+    for offset, stop in _data_extents(src_fd, 0):
+        if stop > cap:
+            raise UnsafeOutput(f"grew past the {human(cap)} this suite {what}")
+        pos = offset
+        while pos < stop:
+            chunk = os.pread(src_fd, min(4 * MiB, stop - pos), pos)
+            if not chunk:
+                break  # shrank while being copied
+            written = 0
+            while written < len(chunk):
+                written += os.pwrite(out_fd, chunk[written:], pos + written)
+            pos += len(chunk)
+        end = max(end, pos)
+    size = os.fstat(src_fd).st_size
+    if size > cap:
+        raise UnsafeOutput(f"grew past the {human(cap)} this suite {what}")
+    if size > end:  # a trailing hole: the apparent size without a block
+        os.ftruncate(out_fd, size)
+    return max(size, end)
+
+
+def clone_file(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> str:
+    """Copy a file the suite itself wrote (a model package, the model cache), sparse-aware: holes stay holes.
+    Signature of :func:`shutil.copy2` for ``shutil.copytree(copy_function=...)``; returns ``dest``."""
+    src_fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(src_fd)
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            copy_sparse(src_fd, out, 1 << 62, "copies of its own files")
+        finally:
+            os.close(out)
+        os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+    finally:
+        os.close(src_fd)
+    return os.fspath(dest)
 
 
 def pour(read: Callable[[int], bytes], out_fd: int, cap: int, what: str) -> int:
@@ -514,5 +644,5 @@ def load_json(text: str) -> Any:
     return value
 
 
-__all__ = ["CAPS", "copy_file", "drain", "open_dirs", "load_json", "load_yaml", "lstat_beneath", "open_regular", "plain_name",
+__all__ = ["CAPS", "clone_file", "copy_file", "copy_refusal", "copy_sparse", "drain", "name_problem", "open_dirs", "load_json", "load_yaml", "lstat_beneath", "open_regular", "plain_name",
            "plain_relpath", "read_bytes", "read_head", "read_text", "tail_lines", "walk"]

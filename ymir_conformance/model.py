@@ -108,9 +108,12 @@ class RunOutcome:
     progress: list[ProgressSample] = field(default_factory=list)
     argv: list[str] = field(default_factory=list)  # the equivalent `docker run` command line
     container_name: str = ""
-    diagnosis: list[str] = field(default_factory=list)  # e.g. retried as root and then succeeded
-    retried_as_root: bool = False
-    retried_with_network: bool = False
+    diagnosis: list[str] = field(default_factory=list)  # e.g. retried as root and then succeeded (diagnosis.py)
+    retried_as_root: bool = False  # the judged run is a retry as root of a run that failed as --user (LC-09)
+    network_name: str = ""  # a networked run (network=True): the Docker network ('' = the default bridge)
+    # --ymir-diagnose=all: the same run on an internal network (no route anywhere) succeeded; this failed run stays
+    # the judged one (a networked run is never judged unless --ymir-allow-network) and LC-10 names the cause
+    needs_network: bool = False
     in_dir_digest_before: str = ""
     in_dir_digest_after: str = ""
     budget_total_s: float | None = None

@@ -62,7 +62,7 @@ class Settings:
     report_dir: Path | None = None
     strict: bool = False  # SHOULD violations fail too (compliance level "should")
     gate: tuple[Release, ...] = ()  # releases whose findings fail tests (empty: every judged release)
-    diagnose: bool = True  # on failure, re-run as root / with network to name LC-09 / LC-10
+    diagnose: str = "auto"  # --ymir-diagnose: off | auto | all, retries of a failed run (diagnosis.py)
     limits: Limits = DEFAULT_LIMITS  # the suite's containment of task and inspection containers (limits.py)
     exit_grace_s: float = DEFAULT_EXIT_GRACE_S  # a done run (monitor 1.0 + result files) that does not exit: stopped
     transfer: str = "auto"  # --ymir-transfer: auto | bind | archive (transfer.py)
@@ -70,6 +70,7 @@ class Settings:
     hyper_params: tuple[HyperParam, ...] = ()  # --ymir-set: the user's template edits (hyper.py)
     dataset_size: DatasetSize | None = None  # --ymir-dataset-size: overrides of the profile's dataset sizes
     jobs: int = 1  # --ymir-jobs: container runs at once (resolved: CPU cores in CPU mode, 1 in GPU mode)
+    status_interval_s: float | None = 30.0  # --ymir-status-interval: live status lines on a non-TTY; None: off
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,6 +147,18 @@ def parse_seconds(value: str | None, where: str) -> float | None:
     return s
 
 
+DEFAULT_STATUS_INTERVAL_S = 30.0
+
+
+def parse_status_interval(value: Any, where: str) -> float | None:
+    """--ymir-status-interval: seconds between live status lines on a non-TTY (default 30), or off."""
+    if value is None or str(value).strip() == "":
+        return DEFAULT_STATUS_INTERVAL_S
+    if str(value).strip().lower() in ("off", "0", "none", "no"):
+        return None
+    return parse_seconds(str(value).strip(), where)
+
+
 def parse_int(value: str | None, where: str, default: int) -> int:
     if value is None or value == "":
         return default
@@ -198,6 +211,19 @@ def parse_gate(value: str | None, where: str, releases: tuple[Release, ...]) -> 
     return gate
 
 
+def parse_diagnose(value: Any, where: str) -> str:
+    """--ymir-diagnose: off | auto | all (default auto; diagnosis.py)."""
+    from .diagnosis import DEFAULT_MODE, MODES
+
+    if value is None or str(value).strip() == "":
+        return DEFAULT_MODE
+    mode = str(value).strip().lower()
+    if mode not in MODES:
+        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(MODES)} (off: never retry a failed run; "
+                            "auto: retry once when its log shows a permission or gpu_id cause; all: every retry)")
+    return mode
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -228,12 +254,14 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-allow-network", "ymir_allow_network", {"action": "store_true", "default": None},
      "run task containers on the default bridge network instead of --network none."),
     ("--ymir-budget-total", "ymir_budget_total", {"metavar": "SECONDS"},
-     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). The "
-     "container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
+     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-01, "
+     "a MUST (a hang). The container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
     ("--ymir-budget-first-progress", "ymir_budget_first_progress", {"metavar": "SECONDS"},
-     "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180)."),
+     "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180). Over it: BUD-02, "
+     "a SHOULD (the platform has no deadline; --ymir-strict fails it)."),
     ("--ymir-budget-heartbeat", "ymir_budget_heartbeat", {"metavar": "SECONDS"},
-     "budget for the longest gap between monitor.txt updates (default by profile: 120 / 300 / 600)."),
+     "budget for the longest gap between monitor.txt updates (default by profile: 120 / 300 / 600). Over it: "
+     "BUD-03, a SHOULD naming how many progress records the run wrote and how often."),
     ("--ymir-seed", "ymir_seed", {"metavar": "INT"},
      "seed of every synthetic dataset (default 0); shown in the report header so runs reproduce."),
     ("--ymir-keep", "ymir_keep", {"action": "store_true", "default": None},
@@ -270,6 +298,11 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "runs) it starts, up to N together; each is still its own `docker run` in its own workspace. Default: the "
      "number of CPU cores in CPU mode; 1 with --ymir-gpus (every run gets all the given GPUs, and two runs never "
      "share one). With pytest-xdist: per worker."),
+    ("--ymir-status-interval", "ymir_status_interval", {"metavar": "SECONDS|off"},
+     "live status while containers run (run id, percent from monitor.txt, elapsed time, time left in the total "
+     "budget): redrawn in place on a terminal; on a non-TTY (CI logs) one plain line per running container at least "
+     "every SECONDS (default 30, with -q too) and, unless -q, on every 10 percent step. off: no status. Under "
+     "pytest-xdist the controller prints the workers' lines."),
     ("--ymir-engines", "ymir_engines", {"metavar": "URL,URL..."},
      "spread container runs over several Docker engines (unix:///..., tcp://host:2376, ssh://user@host): each "
      "xdist worker binds to one engine (gwK -> engine K mod E); without xdist each training group goes to the "
@@ -280,6 +313,13 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "for every template. The value is a YAML scalar. Applied before the UI drops empty values and the platform "
      "adds its keys (contract 3.3); platform-reserved keys (task_id, class_names, gpu_id, gpu_count, ...) are "
      "refused."),
+    ("--ymir-diagnose", "ymir_diagnose", {"metavar": "off|auto|all"},
+     "retries of a failed run, to name its cause. auto (default): one retry, only when the log shows evidence: "
+     "a permission error on a file the image should own -> rerun as root (LC-09); int('') or a gpu_id/CUDA device "
+     "parsing error in CPU mode -> rerun with gpu_id '0', still no GPU (LC-07); never for a run over 120 s. A "
+     "network failure is named from the log alone (LC-10), never retried. off: no retry. all: rerun as root, on "
+     "an internal network with no route anywhere, and with gpu_id '0', whatever the log says; a networked rerun "
+     "is never the judged run. Every rerun has exactly the first run's containment."),
     ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
      "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=8): N means train=N and "
      "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
@@ -363,6 +403,8 @@ def resolve(config: pytest.Config) -> Settings:
         engines=engines,
         hyper_params=parse_sets(*_get(config, "ymir_set")),
         dataset_size=parse_dataset_size(*_get(config, "ymir_dataset_size")),
+        diagnose=parse_diagnose(*_get(config, "ymir_diagnose")),
+        status_interval_s=parse_status_interval(*_get(config, "ymir_status_interval")),
         jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
                         workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )

@@ -18,6 +18,7 @@ import pytest
 
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
+from .printable import printable, printable_lines
 from . import hyper
 from .errors import ConformanceError, SettingsError
 from .failure_text import Shown
@@ -80,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
     session.install_sigterm()
+    from .report.live import LiveStatus  # the live status of running containers (xdist: workers -> controller)
+
+    config.pluginmanager.register(LiveStatus(config, settings.status_interval_s), "ymir-conformance-live")
 
 
 class YmirSession:
@@ -206,7 +210,7 @@ class YmirSession:
         lines = [f"ymir-conformance: profile {s.profile}, seed {s.seed}, platform "
                  f"{', '.join(str(r) for r in s.releases)}, user {s.user}, "
                  f"{'GPUs ' + ','.join(s.gpu_ids) if s.gpu_ids else 'CPU mode'}, "
-                 f"network {'allowed' if s.allow_network else 'none'}"]
+                 f"network {'allowed' if s.allow_network else 'none'}, diagnose {s.diagnose}"]
         if s.hyper_params or s.dataset_size:
             lines.append("ymir-conformance: " + "; ".join(
                 ([f"hyper-parameters set: {hyper.describe(s.hyper_params)}"] if s.hyper_params else [])
@@ -225,7 +229,7 @@ class YmirSession:
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
             lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
-        return lines
+        return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         name = metafunc.function.__name__
@@ -283,7 +287,7 @@ class YmirSession:
         report: pytest.TestReport = outcome.get_result()
         lines = item.stash.get(SYSTEM_OUT_KEY, None)
         if lines and report.when == "call":
-            report.ymir_system_out = "\n".join(lines)  # type: ignore[attr-defined]  # xdist carries it
+            report.ymir_system_out = printable_lines("\n".join(lines))  # type: ignore[attr-defined]  # xdist carries it
         report.ymir_image = item_image(item, self.settings)  # type: ignore[attr-defined]
         headline = item.stash.get(HEADLINE_KEY, None)
         crash = getattr(report.longrepr, "reprcrash", None)
@@ -332,7 +336,7 @@ class YmirSession:
                               row["verdict"] + (f" ({detail})" if detail else "")))
         props.append(("ymir.container_runs", data.get("container_runs", 0)))
         for name, value in props:
-            xml.add_global_property(name, "" if value is None else str(value))
+            xml.add_global_property(printable(name, limit=0), "" if value is None else printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
     @pytest.hookimpl(tryfirst=True)
@@ -483,13 +487,13 @@ class YmirSession:
         data = self.final or self.report()
         if data is None:
             for line in dict.fromkeys(self.xdist_notes + self.notes):  # e.g. every worker crashed
-                terminalreporter.write_line(line)
+                terminalreporter.write_line(printable_lines(line))
             return
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
         for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
                                         "containers kept (label org.ymir-conformance.session="
@@ -533,13 +537,14 @@ class YmirSession:
     def skip_or_fail(self, record: RunRecord) -> NoReturn:
         """A record without an outcome: a skip with its reason, or a failure when ymir-conformance itself broke."""
         if record.error:
-            pytest.fail(f"ymir-conformance could not run {record.spec.kind} run {record.spec.id}: {record.error}. "
+            pytest.fail(f"ymir-conformance could not run {record.spec.kind} run {record.spec.id}: {printable(record.error, 0)}. "
                         "This is a defect of ymir-conformance, not a verdict on the image: please report it with "
                         "the workspace (--ymir-keep).", pytrace=False)
         self.skip(record.skipped)
 
     def skip(self, reason: str) -> NoReturn:
         """Skip, except in the certify profile, which may skip nothing the image declares."""
+        reason = printable(reason, limit=0)
         if self.settings.profile == "certify" and "declares no" not in reason:
             pytest.fail(f"certify profile: nothing the image declares may be skipped, but: {reason}", pytrace=False)
         pytest.skip(reason)
@@ -625,7 +630,8 @@ class YmirSession:
         if o.succeeded:  # coped: its outputs must still hold
             findings = judge(o, target, (Area.TRAINING, Area.MONITOR))
         else:
-            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR)) if f.check.rule != "V1"]
+            findings = [f for f in judge(o, target, (Area.LIFECYCLE, Area.MONITOR), with_consequences=False)
+                        if f.check.rule != "V1"]  # refusing the input is allowed: MON-07 etc. fail on their own
             clean = _clean_failure(o)
             chk = Check(rule=rule, title="copes with odd input or fails cleanly", area=Area.LIFECYCLE,
                         levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())
@@ -692,7 +698,6 @@ def _clean_failure(o: Any) -> str | None:
     """None when a failed run failed cleanly (state 4 + 3000xx code), else what was missing."""
     from . import guard
     from .errors import UnsafeOutput
-    from .printable import printable
     from .progress import parse_record
 
     if o.timed_out:
@@ -795,8 +800,9 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
         elif not verbose:
             text.append(summary)
         if node is not None:  # JUnit's failure message and the short summary: the first violation's own line
-            node.stash[HEADLINE_KEY] = (violations[0].render(with_fix=False) if violations else text[0]).split("\n", 1)[0]
-        pytest.fail("\n".join(text), pytrace=False)
+            first = violations[0].render(with_fix=False) if violations else text[0]
+            node.stash[HEADLINE_KEY] = printable(first.split("\n", 1)[0], limit=0)
+        pytest.fail(printable_lines("\n".join(text)), pytrace=False)  # the one failure text: printable only
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
         pytest.skip(f"not evaluated: {not_eval[0].reason} (see test_lifecycle for why)")

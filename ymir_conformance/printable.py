@@ -44,17 +44,22 @@ def _escape(ch: str) -> str:
     return f"\\U{cp:08x}"
 
 
-def printable(text: object, limit: int = DEFAULT_LIMIT, keep_tabs: bool = False) -> str:
+def printable(text: object, limit: int = DEFAULT_LIMIT, keep_tabs: bool = False, keep_newlines: bool = False) -> str:
     """``text`` (any object: ``str()`` of it) with every unsafe character shown escaped and the length capped.
 
-    ``limit`` counts output characters (escapes included); 0 means no cap.
+    ``limit`` counts output characters (escapes included); 0 means no cap. ``keep_newlines`` keeps ``\\n`` (for
+    the suite's own multi-line texts, e.g. a YAML example; never for a value the image chose, where a newline
+    would forge a report line).
     """
     s = text if isinstance(text, str) else str(text)
+    if s.isascii() and s.isprintable() and (not limit or len(s) <= limit):
+        return s  # the common case, without a per-character loop
     out: list[str] = []
     size = 0
     for ch in s:
         # isprintable() is False for Cc (C0, DEL, C1), Cf (bidi), Cs (lone surrogates), Co, Cn, Zl, Zp, Zs but ' '
-        piece = ch if (ch.isprintable() or (keep_tabs and ch == "\t")) else _escape(ch)
+        keep = ch.isprintable() or (keep_tabs and ch == "\t") or (keep_newlines and ch == "\n")
+        piece = ch if keep else _escape(ch)
         if limit and size + len(piece) > limit:
             out.append(CUT_MARKER)
             break
@@ -63,9 +68,15 @@ def printable(text: object, limit: int = DEFAULT_LIMIT, keep_tabs: bool = False)
     return "".join(out)
 
 
+def printable_lines(text: object, limit: int = 0) -> str:
+    """A multi-line text the suite composed around image-chosen parts (a failure message, a JUnit
+    ``<system-out>``): line breaks and tabs kept, everything else unsafe escaped; ``limit`` caps the whole."""
+    return printable(text, limit=limit, keep_tabs=True, keep_newlines=True)
+
+
 def log_line(line: str, limit: int = DEFAULT_LIMIT) -> str:
     """A line of the image's log as it should be shown: colours removed, anything else unsafe escaped."""
     return printable(strip_ansi(line), limit=limit, keep_tabs=True)
 
 
-__all__ = ["CUT_MARKER", "DEFAULT_LIMIT", "log_line", "printable", "strip_ansi"]
+__all__ = ["CUT_MARKER", "DEFAULT_LIMIT", "log_line", "printable", "printable_lines", "strip_ansi"]

@@ -105,6 +105,7 @@ class ContainerSpec:
     gpu_ids: tuple[str, ...] = ()  # host GPU ids, e.g. ("2", "3")
     shm_size: str = "16G"
     network: bool = False
+    network_name: str = ""  # with network: the Docker network to join ('' = the default bridge)
     name: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     extra_mounts: tuple[tuple[Path, str, str], ...] = ()  # (host path, container path, mode)
@@ -148,6 +149,8 @@ class ContainerSpec:
             kwargs["user"] = self.user
         if not self.network:
             kwargs["network_mode"] = "none"
+        elif self.network_name:
+            kwargs["network_mode"] = self.network_name  # e.g. the diagnosis' internal network (no route anywhere)
         requests_ = self.device_requests()
         if requests_:
             kwargs["device_requests"] = requests_
@@ -171,6 +174,8 @@ class ContainerSpec:
         argv.append(f"--shm-size={self.shm_size}")
         if not self.network:
             argv += ["--network", "none"]
+        elif self.network_name:
+            argv += ["--network", self.network_name]
         argv += self.limits.argv()
         argv += ["--name", self.name, self.image]
         return argv
@@ -433,6 +438,9 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
             sampler.start()
             start = time.monotonic()
             container.start()
+            from .report.live import BOARD  # the live status line of this run, if the session opened one
+
+            BOARD.attach(spec.name, start, lambda: sampler.latest)
         except docker.errors.APIError as exc:
             msg = exc.explanation if isinstance(exc.explanation, str) else str(exc)
             os.write(log_fd, f"docker: Error response from daemon: {msg}\n".encode())

@@ -2,11 +2,11 @@
 
 A :class:`RunSpec` names one container run (image, object type, task kind, export format, input family).
 :class:`Conductor` runs each spec at most once per session, trains once per (image, format, family) and reuses
-the model package for every downstream task, and diagnoses failures the way an image author would: a run that
-fails as a non-root user is retried as root (LC-09), one that fails without network is retried with it
-(LC-10); the retry that succeeds is the one judged, with the diagnosis recorded. A CPU-mode run that fails is
-rerun with config.yaml gpu_id '0' (still no GPU): when that works, the failed run stays the judged one (the
-platform fails the task) and the diagnosis names LC-07.
+the model package for every downstream task, and executes the diagnosis policy of :mod:`ymir_conformance.diagnosis`
+on a failed run (``--ymir-diagnose``): by default one retry, only when the log shows evidence (a permission error:
+as root, LC-09; an empty gpu_id parsed as a number: gpu_id '0' and still no GPU, LC-07), each under the first
+run's containment. A root retry that works is the judged run; a gpu_id or network retry that works leaves the
+failed run judged (the platform fails the task, V1) with the diagnosis recorded.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
 import yaml
 
-from . import audit, datasets, guard
+from . import audit, datasets, diagnosis, guard
 from .datasets.formats import DEFAULT_EXPORT_FORMAT, canonical_format, parse_export_format, writer_for
 from .contracts._values import as_int
 from .errors import UnsafeOutput
@@ -32,7 +34,8 @@ from .image import ImageInfo, inspect_image
 from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcome, Task, TaskShape)
 from .options import Settings
 from .platform import Release, describe
-from .runner import LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container, run_labels, shm_size_for
+from .runner import (LABEL_PREFIX, LABEL_SESSION, LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container,
+                     run_labels, shm_size_for)
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
                         own_tree, prepare_out, tree_digest)
@@ -129,6 +132,9 @@ class RunRecord:
     skipped: str = ""  # why no run happened (no template, training failed, ...)
     error: str = ""  # ymir-conformance itself failed to run or pack this spec (a bug to report, not a verdict)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    # the diagnosis (diagnosis.py): the retries that ran, each with its reason, and the decision's evidence
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    diagnose: dict[str, Any] = field(default_factory=dict)
     engine: str = ""  # the URL of the engine its containers ran on (--ymir-engines)
     # the scheduler's clock (time.monotonic): ready = its inputs were ready (a training: scheduled; a downstream
     # run: its training done), picked = a job slot took it up, started / finished = its first container was
@@ -328,6 +334,9 @@ class Conductor:
         self._waiting: dict[RunSpec, list[RunSpec]] = {}  # training spec -> runs submitted once it is done
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._network_lock = threading.Lock()
+        self._networks: dict[str, str] = {}  # engine URL -> this session's internal diagnosis network
+        self._network_clients: dict[str, docker.DockerClient] = {}
         self.clock0 = time.monotonic()
         from .engines import EnginePool
 
@@ -588,7 +597,7 @@ class Conductor:
         dest = self._cache_key(spec)
         with self._cache_lock:
             shutil.rmtree(dest, ignore_errors=True)
-            shutil.copytree(pkg.root, dest)
+            shutil.copytree(pkg.root, dest, copy_function=guard.clone_file)  # sparse-aware: holes stay holes
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
         """When training is not among the requested tasks, reuse a model trained by an earlier session."""
@@ -602,40 +611,97 @@ class Conductor:
                          skipped=f"training was not requested; reused the model cached at {pkg.root}")
 
     def _run_diagnosed(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> RunOutcome:
+        """Run ``spec`` once and execute the diagnosis policy (:mod:`ymir_conformance.diagnosis`) on a failure:
+        the retries it decides, each under exactly the first run's containment. A retry as root that works is the
+        judged run (LC-09); a gpu_id '0' retry (LC-07) or a network retry (``all``: an internal network, LC-10)
+        that works leaves the failed run judged (the platform fails the task, V1)."""
         s = self.settings
         first = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record, ws.tensorboard_host)
-        if first.succeeded or first.timed_out or first.hit_limit or not s.diagnose or self._closing:
-            return first  # a run stopped by a limit (LC-11/12) would only repeat its fork bomb or memory hog; a
-            # session that is stopping (its containers killed or reaped) starts no retry
-        retries: list[tuple[str, bool, str]] = []
-        if s.user != "0:0":
-            retries.append(("0:0", s.allow_network, f"failed as --user {s.user} (exit {first.exit_code}), "
-                                                    "succeeded as root"))
-        if not s.allow_network:
-            retries.append((s.user, True, f"failed with --network none (exit {first.exit_code}), succeeded with "
-                                          "the default bridge network"))
-        for user, network, note in retries:
-            diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-            if diag_out.exists():
-                shutil.rmtree(diag_out)
-            tensorboard = ws.retry_tensorboard(len(record.attempts))
-            prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
-                        model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
-            retry = self._run_once(spec, ws, diag_out, user, network, record, tensorboard)
-            if retry.succeeded:
-                retry.retried_as_root = user != s.user
-                retry.retried_with_network = network != s.allow_network
-                retry.diagnosis.append(note)
-                return retry
-        if not s.gpu_ids and not _failed_with_no_gpu(first) and self._works_with_gpu_id(spec, ws, record):
-            # the platform fails the task in CPU mode: the failed run stays the judged one (V1), diagnosed LC-07
-            first.needs_gpu_id = True
-            first.diagnosis.append(f"failed in CPU mode with gpu_id '' (exit {first.exit_code}), succeeded when "
-                                   "rerun with gpu_id '0' in config.yaml and still no GPU: the image does not treat "
-                                   "an empty gpu_id as CPU mode")
+        if s.allow_network:
+            first.network_name = "bridge"  # --ymir-allow-network: the judged run had the default bridge
+        if first.succeeded or self._closing:
+            return first  # a session that is stopping (its containers killed or reaped) starts no retry
+        decision = diagnosis.decide(
+            s.diagnose, exit_code=first.exit_code, timed_out=first.timed_out, hit_limit=first.hit_limit,
+            duration_s=first.duration_s, log_lines=guard.tail_lines(first.out_dir, "ymir-executor-out.log",
+                                                                    diagnosis.SCAN_LINES, guard.CAPS["log-scan"]),
+            user_is_root=s.user == "0:0", cpu_mode=not s.gpu_ids, had_network=s.allow_network,
+            clean_no_gpu=_failed_with_no_gpu(first))
+        record.diagnose = {"mode": s.diagnose, "not_retried": decision.not_retried,
+                           "evidence": [{"cause": str(ev.cause), "rule": ev.cause.rule, "line": ev.line,
+                                         "subject": ev.subject} for ev in decision.evidence[-8:]]}
+        if decision.network is not None and s.diagnose != "all":
+            first.diagnosis.append(f"not retried with a network: the log shows {diagnosis.describe(decision.network)} "
+                                   "(LC-10)")
+        elif decision.not_retried and decision.evidence and s.diagnose == "auto":
+            first.diagnosis.append(f"not retried: {decision.not_retried}")
+        for retry in decision.retries:
+            if self._closing:
+                break
+            if retry.kind is diagnosis.RetryKind.ROOT:
+                out = self._retry(spec, ws, record, retry, user="0:0")
+                if out.succeeded:
+                    out.retried_as_root = True
+                    out.diagnosis.append(f"retried as root: {retry.reason}; failed as --user {s.user} (exit "
+                                         f"{first.exit_code}), succeeded as root")
+                    return out
+            elif retry.kind is diagnosis.RetryKind.NETWORK:
+                try:
+                    network = self._internal_network(spec)
+                except docker.errors.APIError as exc:  # e.g. the engine's address pools are used up
+                    first.diagnosis.append(f"not retried on an internal network: the engine refused to create one "
+                                           f"({diagnosis.printable(str(exc), 200)})")
+                    continue
+                out = self._retry(spec, ws, record, retry, network_name=network)
+                if out.succeeded:  # never the judged run: the failed one stays (V1), LC-10 names the cause
+                    first.needs_network = True
+                    first.diagnosis.append(f"retried on an internal network (no route anywhere): {retry.reason}; "
+                                           f"failed with --network none (exit {first.exit_code}), succeeded with a "
+                                           "network: the judged run is the failed one")
+                    return first
+            elif self._works_with_gpu_id(spec, ws, record, retry):
+                # the platform fails the task in CPU mode: the failed run stays the judged one (V1), diagnosed LC-07
+                first.needs_gpu_id = True
+                first.diagnosis.append(f"retried with gpu_id '0': {retry.reason}; failed in CPU mode with gpu_id "
+                                       f"'' (exit {first.exit_code}), succeeded when rerun with gpu_id '0' in "
+                                       "config.yaml and still no GPU: the image does not treat an empty gpu_id as "
+                                       "CPU mode")
+                return first
+        ran = [r for r in record.retries if not r.get("succeeded")]
+        if ran:
+            first.diagnosis.append("retried " + ", ".join(f"{r['kind']} (exit {r['exit_code']})" for r in ran)
+                                   + ": no retry worked, the first run is judged")
         return first  # nothing explains the failure: judge the run as the platform would have made it
 
-    def _works_with_gpu_id(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> bool:
+    def _retry_out(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> tuple[Path, Path | None]:
+        """A fresh /out (and TensorBoard folder) for the next retry, as the platform would prepare it."""
+        diag_out = ws.root / f"out-retry-{len(record.attempts)}"
+        if diag_out.exists():
+            shutil.rmtree(diag_out)
+        tensorboard = ws.retry_tensorboard(len(record.attempts))
+        prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
+                    model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
+        return diag_out, tensorboard
+
+    def _retry(self, spec: RunSpec, ws: Workspace, record: RunRecord, retry: diagnosis.Retry, user: str | None = None,
+               network_name: str = "") -> RunOutcome:
+        """One retry with the first run's settings except ``user`` or the network; recorded in ``record.retries``."""
+        s = self.settings
+        diag_out, tensorboard = self._retry_out(spec, ws, record)
+        out = self._run_once(spec, ws, diag_out, user or s.user, bool(network_name) or s.allow_network, record,
+                             tensorboard, network_name=network_name)
+        out.network_name = network_name or ("bridge" if s.allow_network else "")
+        self._note_retry(record, retry, out)
+        return out
+
+    @staticmethod
+    def _note_retry(record: RunRecord, retry: diagnosis.Retry, out: RunOutcome) -> None:
+        record.retries.append({"kind": str(retry.kind), "rule": retry.rule, "reason": retry.reason,
+                               "exit_code": out.exit_code, "succeeded": out.succeeded,
+                               "duration_s": round(out.duration_s, 3), "container": out.container_name,
+                               **({"network": out.network_name} if out.network_name else {})})
+
+    def _works_with_gpu_id(self, spec: RunSpec, ws: Workspace, record: RunRecord, retry: diagnosis.Retry) -> bool:
         """Rerun a failed CPU-mode run with config.yaml gpu_id '0' (no device request: still CPU) and say whether
         it succeeds. /in/config.yaml is rewritten for the rerun only and restored byte for byte afterwards."""
         s = self.settings
@@ -647,21 +713,49 @@ class Conductor:
             return False
         if not isinstance(cfg, dict):
             return False
-        diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-        if diag_out.exists():
-            shutil.rmtree(diag_out)
-        tensorboard = ws.retry_tensorboard(len(record.attempts))
-        prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0))
+        diag_out, tensorboard = self._retry_out(spec, ws, record)
         try:
             config.write_text(yaml.safe_dump({**cfg, "gpu_id": "0"}, allow_unicode=True, sort_keys=True))
-            retry = self._run_once(spec, ws, diag_out, s.user, s.allow_network, record, tensorboard)
+            out = self._run_once(spec, ws, diag_out, s.user, s.allow_network, record, tensorboard)
         finally:
             config.write_bytes(original)
         record.attempts[-1]["gpu_id"] = "0"
-        return retry.succeeded
+        self._note_retry(record, retry, out)
+        return out.succeeded
+
+    # -- the diagnosis network (--ymir-diagnose=all): internal, no address on the host, one per engine ----------
+    def _internal_network(self, spec: RunSpec) -> str:
+        """The name of this session's internal Docker network on ``spec``'s engine, created on first use:
+        ``--internal`` (no route out) and no IPv4 address on the host's bridge (``inhibit_ipv4``), so a container
+        on it reaches neither the Internet nor the host nor the default bridge. Removed by :meth:`cleanup`."""
+        with self._lock:
+            engine = self.pool.for_group(spec.training_spec())
+        with self._network_lock:
+            name = self._networks.get(engine.url)
+            if name is not None:
+                return name
+            _reap_stale_networks(engine.cl)
+            name = f"ymir-diag-{self.session_id[:24]}-{uuid.uuid4().hex[:8]}"  # xdist workers share the session id
+            engine.cl.networks.create(name, driver="bridge", internal=True, check_duplicate=True,
+                                      options={"com.docker.network.bridge.inhibit_ipv4": "true"},
+                                      labels={**run_labels(self.session_id, "diagnosis-network"),
+                                              LABEL_NETWORK: "1"})
+            self._networks[engine.url] = name
+            self._network_clients[engine.url] = engine.cl
+            return name
+
+    def remove_networks(self) -> None:
+        """Remove the networks :meth:`_internal_network` created (a network a kept container still uses stays)."""
+        with self._network_lock:
+            for url, name in list(self._networks.items()):
+                try:
+                    self._network_clients[url].networks.get(name).remove()
+                except Exception:  # gone already, in use by a kept container, or the engine went away
+                    continue
+                del self._networks[url]
 
     def _run_once(self, spec: RunSpec, ws: Workspace, out_dir: Path, user: str, network: bool,
-                  record: RunRecord, tensorboard: Path | None) -> RunOutcome:
+                  record: RunRecord, tensorboard: Path | None, network_name: str = "") -> RunOutcome:
         s = self.settings
         # the platform mounts each link target in /in and /out read-write at its own host path
         mounts = tuple((p.resolve(), str(p.resolve()), "rw") for p in (ws.asset_cache, tensorboard) if p is not None)
@@ -671,7 +765,8 @@ class Conductor:
         record.engine = engine.url
         cspec = ContainerSpec(
             image=spec.image, in_dir=ws.in_dir, out_dir=out_dir, user=user, gpu_ids=s.gpu_ids,
-            shm_size=shm_size_for(ws.config, s.gpu_ids), network=network, name=new_name(spec.id),
+            shm_size=shm_size_for(ws.config, s.gpu_ids), network=network, network_name=network_name,
+            name=new_name(spec.id),
             labels=run_labels(self.session_id, spec.id), limits=s.limits, extra_mounts=mounts, transfer=transfer,
         )
         if spec.release < Release(2, 0) and user != "0:0":
@@ -683,9 +778,13 @@ class Conductor:
         watch = audit.watch_inputs(ws.in_dir, ws.asset_cache)  # what the image opens under /in (IN-11..13, LC-04)
         if record.started_at is None:
             record.started_at = time.monotonic()
+        from .report.live import BOARD  # the live status lines (report/live.py)
+
         try:
-            result = run_container(engine.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
-                                   done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
+            with BOARD.run(cspec.name, spec.id + (f" (retry {len(record.attempts)})" if record.attempts else ""),
+                           s.budget.total_s):
+                result = run_container(engine.cl, cspec, timeout_s=s.budget.total_s * TIMEOUT_FACTOR, keep=s.keep,
+                                       done_files=result_files(spec.shape), exit_grace_s=s.exit_grace_s)
         finally:
             record.finished_at = time.monotonic()
             inputs_opened = audit.finish(watch, ws.in_dir, ws.asset_cache, spec.shape)
@@ -698,7 +797,7 @@ class Conductor:
                 cache_after = f"engine:{digests[1]}"
         with self._lock:
             self.container_runs += 1
-        record.attempts.append({"user": user, "network": network, "exit_code": result.exit_code,
+        record.attempts.append({"user": user, "network": network_name or network, "exit_code": result.exit_code,
                                 "timed_out": result.timed_out, "duration_s": round(result.duration_s, 3),
                                 "container": cspec.name, "engine": engine.url, "transfer": transfer,
                                 "oom_killed": result.oom_killed,
@@ -725,6 +824,7 @@ class Conductor:
 
     def cleanup(self) -> None:
         self.close()
+        self.remove_networks()
         if not self.settings.keep and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -737,6 +837,30 @@ def _result(future: Future[RunRecord]) -> RunRecord:
             return future.result(timeout=0.2)
         except TimeoutError:
             continue
+
+
+LABEL_NETWORK = f"{LABEL_PREFIX}.diagnosis-network"
+
+
+def _reap_stale_networks(cl: docker.DockerClient) -> None:
+    """Remove diagnosis networks whose session is certainly gone (a SIGKILLed session could not remove its own:
+    each holds one of the engine's few address pools)."""
+    from .owner import Owner, Probe, engine_time, gone
+
+    try:
+        found = cl.networks.list(filters={"label": LABEL_NETWORK})
+    except Exception:
+        return
+    probe = Probe()
+    for net in found:
+        labels = dict(net.attrs.get("Labels") or {})
+        owner = Owner.from_labels(labels, LABEL_PREFIX, LABEL_SESSION)
+        if gone(owner, engine_time(str(net.attrs.get("Created", ""))), probe) is None:
+            continue
+        try:
+            net.remove()
+        except Exception:  # in use (a kept container) or gone already
+            pass
 
 
 def _failed_with_no_gpu(o: RunOutcome) -> bool:
@@ -764,6 +888,8 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,
         "diagnosis": o.diagnosis, "attempts": record.attempts, "log_tail": tail,
         "error_excerpt": read_excerpt(o.out_dir).to_json(),  # the real error found anywhere in the log
+        "retries": record.retries, "diagnose": record.diagnose, "network_name": o.network_name,
+        "needs_network": o.needs_network,
         "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,
         "pids_peak": o.pids_peak, "memory_peak_bytes": o.memory_peak_bytes, "log_bytes": o.log_bytes,
         "log_bytes_dropped": o.log_bytes_dropped, "never_exited": o.never_exited, "done_s": o.done_s,

@@ -325,7 +325,8 @@ def archive_digest(chunks: Iterable[bytes]) -> str:
     try:
         with tarfile.open(fileobj=io.BufferedReader(_ChunkReader(chunks), 1 << 20), mode="r|") as tar:
             for m in tar:
-                h.update(f"{m.name}:{m.mode:o}:{m.type!r}:{m.size}:{m.mtime}:{m.linkname}\n".encode())
+                h.update(f"{m.name}:{m.mode:o}:{m.type!r}:{m.size}:{m.mtime}:{m.linkname}\n"
+                         .encode("utf-8", "surrogateescape"))  # tarfile decodes non-UTF-8 names so
     except (tarfile.TarError, *API_ERRORS):
         h.update(b"unreadable")
     return h.hexdigest()

@@ -180,7 +180,8 @@ def tree_digest(root: Path) -> str:
     cache); links are listed, never followed, and the walk is bounded (:func:`guard.walk`)."""
     h = hashlib.sha1()
     for rel, st in guard.walk(root):
-        h.update(f"{rel}:{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        # a name the image made may not be UTF-8 (listdir gives its bytes as surrogate escapes): hash the bytes
+        h.update(f"{rel}:{st.st_mode:o}:{st.st_size}:{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
@@ -207,7 +208,9 @@ class ModelPackage:
 
 def _copy_stage_file(out_dir: Path, stage: str | None, parts: tuple[str, ...], target: Path, budget: list[int]) -> bool:
     """Copy one listed stage file where the platform finds it (``models._find_model_file``: <stage>/<f>, then
-    <f>) through the guarded door; False when it is missing or refused (TR-04 reports why)."""
+    <f>) through the guarded door, sparse-aware, its apparent size counted against the package ``budget``; False
+    when it is missing or refused (TR-04 reports links and missing files, TR-15 files over the caps, sparse
+    beyond reason or unreadable)."""
     name = "/".join(parts)
     for rel in ([f"models/{stage}/{name}"] if stage else []) + [f"models/{name}"]:
         try:
@@ -311,7 +314,7 @@ def install_model(pkg: ModelPackage, in_dir: Path, stage: str, release: Release)
         else:  # 1.1 packages extract flat, while config may still name the stage directory (contract §9.11)
             target, cpath = models / name, f"/in/models/{name}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(pkg.root / stage / name, target)
+        guard.clone_file(pkg.root / stage / name, target)  # sparse-aware: holes stay holes
         paths.append(cpath)
     return paths
 

@@ -13,7 +13,16 @@ the run
   (model cache included; files are read as bytes, symlinks are not followed);
 * creates no host file outside its workspace (the entry's ``no_host_files`` globs, and new names containing
   "ymir-hostile" at the top of / and /tmp);
-* leaves no container behind (by the tag label, and by the image as ancestor).
+* leaves no container behind (by the tag label, and by the image as ancestor);
+* sends nothing to the Docker host: a session-wide listener bound only to the default bridge's gateway address
+  (``docker network inspect bridge``), on TCP and UDP, must receive no connection and no datagram while any
+  hostile image runs (the exfil-on-retry images try exactly that whenever they get a network).
+* lets no terminal control reach a reader: no ESC, C1 control (U+0080-U+009F, or a raw byte of that range that is
+  not UTF-8) or bidi override in the captured stdout/stderr, the JUnit XML, report.json's finding texts (message,
+  file, where, found, expected, fix) or the certificate: what the image chose is shown escaped (``\\x1b``);
+* with ``expect.max_disk_mib``: the host's disk use (statvfs of the workdir's filesystem, sampled every 0.1 s
+  during the run, less the value before it) stays under that many MiB. (Nothing walks the workspace meanwhile:
+  listing it would show up in the suite's input audit as the image listing /in/assets.)
 
 Options the plugin does not know yet (``pytest --help`` does not list them) are dropped from the run and reported
 as a failure of their own, so one run shows both what is missing and how the suite behaves without it.
@@ -25,14 +34,18 @@ containers it leaves are counted first, then removed by this test.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import os
 import re
 import resource
 import secrets
+import select
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -54,6 +67,8 @@ CHILD_ADDRESS_SPACE = 4 * 1024 ** 3  # guard for this machine, not an assertion:
 KILL_MARGIN_S = 60  # past the entry's budget the run is stopped (and has failed the budget anyway)
 LABEL_TAG = "org.ymir-conformance.tag"
 WATCHED_DIRS = (Path("/"), Path("/tmp"))
+EXFIL_PORTS = range(47913, 47921)  # YMIR_HOSTILE_EXFIL_PORTS of the exfil-on-retry gallery images
+LISTENER_MAX_S = 4 * 3600  # the listener stops by itself after this long, whatever happens to the session
 
 
 def gallery() -> list[Any]:
@@ -88,6 +103,112 @@ def canary() -> Iterator[bytes]:
         pass
 
 
+def bridge_gateway(cl: docker.DockerClient) -> str:
+    """The default bridge's gateway address, from ``docker network inspect bridge``: IPAM's Gateway, else (Docker
+    20.10 leaves it out) the first host address of its Subnet, which the engine gives the bridge."""
+    ipam = (cl.networks.get("bridge").attrs.get("IPAM") or {}).get("Config") or []
+    for cfg in ipam:
+        if cfg.get("Gateway") and ":" not in cfg["Gateway"]:
+            return str(cfg["Gateway"]).split("/")[0]
+    for cfg in ipam:
+        subnet = ipaddress.ip_network(cfg.get("Subnet", ""), strict=False)
+        if subnet.version == 4:
+            return str(next(subnet.hosts()))
+    raise RuntimeError(f"docker network inspect bridge names no IPv4 gateway or subnet: {ipam}")
+
+
+@dataclass
+class Listener:
+    """TCP and UDP sockets bound only to the bridge gateway address, on the first free port of EXFIL_PORTS; a
+    thread records every connection and datagram (at most 4 KiB each, 2 s per connection) until stopped or
+    LISTENER_MAX_S passed."""
+
+    address: str
+    port: int = 0
+    received: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _socks: list[socket.socket] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        for port in EXFIL_PORTS:
+            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                tcp.bind((self.address, port))
+                udp.bind((self.address, port))
+            except OSError:
+                tcp.close()
+                udp.close()
+                continue
+            tcp.listen(16)
+            self.port, self._socks = port, [tcp, udp]
+            break
+        else:
+            raise RuntimeError(f"no free port in {EXFIL_PORTS} on {self.address} for the exfiltration listener")
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="exfil-listener")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        tcp, udp = self._socks
+        deadline = time.monotonic() + LISTENER_MAX_S
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            ready, _, _ = select.select([tcp, udp], [], [], 0.5)
+            for sock in ready:
+                if sock is udp:
+                    data, peer = udp.recvfrom(4096)
+                    self.received.append(f"udp from {peer[0]}:{peer[1]}: {data[:80]!r}")
+                    continue
+                conn, peer = tcp.accept()
+                conn.settimeout(2)
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    data = b""
+                finally:
+                    conn.close()
+                self.received.append(f"tcp from {peer[0]}:{peer[1]}: {data[:80]!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        for sock in self._socks:
+            sock.close()
+
+
+@pytest.fixture(scope="session")
+def host_listener(docker_client: docker.DockerClient) -> Iterator[Listener]:
+    """The listener on the bridge gateway for the whole session: nothing may reach it."""
+    listener = Listener(bridge_gateway(docker_client))
+    try:
+        listener.start()
+    except (OSError, RuntimeError) as exc:
+        pytest.fail(f"cannot listen on the Docker host's bridge address: {exc}", pytrace=False)
+    yield listener
+    listener.stop()
+    assert not listener.received, f"the Docker host's bridge address {listener.address}:{listener.port} received " \
+                                  f"data from a hostile image: {listener.received[:5]}"
+
+
+def test_the_listener_hears_a_container_on_the_bridge(docker_client: docker.DockerClient, host_listener: Listener,
+                                                      fixture_image: Any) -> None:
+    """The listener is not deaf: a plain container on the default bridge reaches it (this container is the
+    test's own, not a hostile image's, and its message is taken out again)."""
+    before = len(host_listener.received)
+    image = fixture_image("reference-det")
+    docker_client.containers.run(
+        image, ["python3", "-c", f"import socket; socket.create_connection(('{host_listener.address}', "
+                                 f"{host_listener.port}), timeout=5).sendall(b'ping')"],
+        remove=True, network_mode="bridge", labels={LABEL_TAG: os.environ.get("YMIR_CONFORMANCE_TAG", "-")})
+    deadline = time.monotonic() + 10
+    while len(host_listener.received) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    heard = host_listener.received[before:]
+    del host_listener.received[before:]
+    assert heard and "b'ping'" in heard[0], heard
+
+
 @lru_cache(maxsize=1)
 def plugin_flags() -> frozenset[str]:
     """The --ymir-* flags the plugin registers: from `pytest --help`, else (when --help itself breaks) from the
@@ -115,6 +236,13 @@ class Run:
     output: bytes
     killed: str = ""
     dropped_options: list[str] = field(default_factory=list)
+    disk_peak_mib: float = 0.0  # statvfs: the filesystem's used space, peak less the value before the run
+
+
+def fs_used(path: Path) -> int:
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
 
 
 def _limit_child() -> None:
@@ -135,6 +263,8 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
     env["YMIR_CONFORMANCE_TAG"] = tag
     out_path = tmp / "pytest-output.txt"
     budget = float(entry.get("budget_s", 120))
+    watch_disk = bool((entry.get("expect") or {}).get("max_disk_mib"))
+    disk_before = fs_used(tmp)
     with open(out_path, "wb") as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -142,11 +272,14 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
         killed = ""
         deadline = start + budget + KILL_MARGIN_S
         status = rusage = None
+        disk_peak = 0
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             now = time.monotonic()
+            if watch_disk:
+                disk_peak = max(disk_peak, fs_used(tmp) - disk_before)
             if now > deadline and not killed:
                 killed = f"SIGTERM at {now - start:.0f} s"
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -164,7 +297,42 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
     except ProcessLookupError:
         pass
     code = proc.returncode if not killed else None
-    return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped)
+    return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped,
+               disk_peak / 2 ** 20)
+
+
+# What a terminal obeys: ESC, the C1 controls (U+0080-U+009F; a raw byte 0x80-0x9F that is not UTF-8 decodes to
+# U+DC80-U+DC9F here) and the bidi overrides/isolates that reorder what a reader sees.
+CONTROL = re.compile("[\x1b\x80-\x9f\udc80-\udc9f\u202a-\u202e\u2066-\u2069]")
+FINDING_TEXTS = ("message", "file", "where", "found", "expected", "fix")
+
+
+def controls_in(data: bytes) -> list[str]:
+    """Each terminal control in ``data`` (UTF-8), with a little context, as repr."""
+    text = data.decode("utf-8", "surrogateescape")
+    return [repr(text[max(0, m.start() - 30):m.end() + 10]) for m in CONTROL.finditer(text)]
+
+
+def control_leaks(run: Run, reports: Path) -> list[str]:
+    """Where a terminal control reached a reader: the output, the JUnit XML, report.json's finding texts, the
+    certificate."""
+    leaks = []
+    places: list[tuple[str, bytes]] = [("the pytest output", run.output)]
+    for name in ("junit.xml", "certificate.html"):
+        if (reports / name).is_file():
+            places.append((name, (reports / name).read_bytes()))
+    if (reports / "report.json").is_file():
+        import json
+
+        data = json.loads((reports / "report.json").read_bytes())
+        places.append(("report.json (raw bytes)", (reports / "report.json").read_bytes()))
+        texts = [str(f.get(k, "")) for f in data.get("findings", []) for k in FINDING_TEXTS]
+        places.append(("report.json findings", "\n".join(texts).encode("utf-8", "surrogatepass")))
+    for where, data in places:
+        found = controls_in(data)
+        if found:
+            leaks.append(f"{len(found)} terminal control(s) in {where}, e.g. {found[:3]}")
+    return leaks
 
 
 def files_containing(root: Path, needle: bytes) -> list[str]:
@@ -213,7 +381,7 @@ def host_names() -> set[str]:
 
 @pytest.mark.parametrize("entry", gallery())
 def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClient, fixture_image: Any, canary: bytes,
-                                               tmp_path: Path, entry: dict[str, Any]) -> None:
+                                               host_listener: Listener, tmp_path: Path, entry: dict[str, Any]) -> None:
     name = entry["name"]
     image = fixture_image(f"hostile-{name}")
     expect = entry.get("expect") or {}
@@ -226,6 +394,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
             subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
     before = host_names()
     tag = f"hostile-{uuid.uuid4().hex[:12]}"
+    heard_before = len(host_listener.received)
 
     run = run_suite(entry, tmp_path, tag)
 
@@ -269,12 +438,23 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         problems.append(f"host files created outside the workspace: {created}")
     if leftovers:
         problems.append(f"{len(leftovers)} container(s) left behind: {[c.name for c in leftovers]}")
+    heard = host_listener.received[heard_before:]
+    if heard:
+        problems.append(f"the Docker host's bridge address {host_listener.address}:{host_listener.port} received "
+                        f"{len(heard)} connection(s)/datagram(s): {heard[:3]}")
+    problems += control_leaks(run, tmp_path / "reports")
+    max_disk = expect.get("max_disk_mib")
+    if max_disk and run.disk_peak_mib > float(max_disk):
+        problems.append(f"host disk use peaked {run.disk_peak_mib:.0f} MiB above its value before the run (statvfs "
+                        f"of the workdir's filesystem), over {max_disk} MiB")
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
+    disk = f", host disk peak +{run.disk_peak_mib:.0f} MiB" if max_disk else ""
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
-               f"rules printed {rules}")
+               f"rules printed {rules}{disk}")
     print(summary)
     print("HOSTILE-SUMMARY " + repr({"name": name, "exit": run.exit_code, "wall_s": round(run.wall_s, 1),
                                       "rss_mib": round(run.max_rss_mib), "rules": rules, "killed": run.killed,
-                                      "dropped": run.dropped_options, "problems": problems}))
+                                      "dropped": run.dropped_options, "problems": problems,
+                                      **({"disk_peak_mib": round(run.disk_peak_mib)} if max_disk else {})}))
     tail = "\n".join(text.splitlines()[-40:])
     assert not problems, summary + "\n  - " + "\n  - ".join(problems) + f"\n--- last lines of the run ---\n{tail}"

@@ -42,7 +42,7 @@ def test_reference_det_is_certified_with_reports(pytester: pytest.Pytester, fixt
     result = run_suite(pytester, image, "-v", f"--ymir-report-dir={reports}", f"--junitxml={reports / 'junit.xml'}")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([
-        "ymir-conformance: profile quick, seed 0, platform 2.5, user 12345:12345, CPU mode, network none",
+        "ymir-conformance: profile quick, seed 0, platform 2.5, user 12345:12345, CPU mode, network none, diagnose auto",
         "image ymir-conformance/reference-det:latest id *: detection (2): training/mining/infer",
         "*test_image_inspection[[]image[]] PASSED*",
         "*test_training_result[[]det-voc[]] PASSED*",

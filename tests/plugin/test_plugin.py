@@ -27,6 +27,8 @@ def test_help_shows_the_ymir_group_with_every_option(pytester: pytest.Pytester) 
         "*--ymir-profile=NAME*quick | standard | certify*",
         "*--ymir-gpus=IDS*host GPU ids*",
         "*--ymir-platform=RELEASE*",
+        "*--ymir-diagnose=off|auto|all",
+        "*retries of a failed run, to name its cause. auto*",
     ])
 
 
@@ -37,6 +39,7 @@ def test_help_shows_the_ymir_group_with_every_option(pytester: pytest.Pytester) 
     (["--ymir-budget-total=-3"], "*--ymir-budget-total: '-3' must be a positive number of seconds*"),
     (["--ymir-platform=3.0"], "*--ymir-platform: platform release '3.0' is not known*"),
     (["--ymir-tasks=training,dance"], "*--ymir-tasks: unknown task(s) dance*"),
+    (["--ymir-diagnose=sometimes"], "*--ymir-diagnose: 'sometimes' is not one of off, auto, all*"),
     (["--ymir-platform=2.5", "--ymir-gate=2.4"],
      "*--ymir-gate: 2.4 not judged in this session (judged: 2.5); add it to --ymir-platform*"),
     (["--ymir-platform=all", "--ymir-gate=3.0"], "*--ymir-gate: platform release '3.0' is not known*"),
@@ -53,6 +56,13 @@ def test_ini_twin_is_validated_and_named(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini option ymir_profile: profile 'turbo' is not one of*"])
+
+
+def test_diagnose_ini_twin_is_validated_and_named(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nymir_diagnose = always\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini option ymir_diagnose: 'always' is not one of off, auto, all*"])
 
 
 def test_gate_ini_twin_is_validated_against_the_judged_releases(pytester: pytest.Pytester) -> None:

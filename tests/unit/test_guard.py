@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, strategies as st
 
 from ymir_conformance import guard
 from ymir_conformance.errors import UnsafeOutput
@@ -70,7 +71,7 @@ def test_cap_is_named_in_the_refusal(tree: Path) -> None:
 
 def test_tail_lines_never_raises_and_never_follows(tree: Path) -> None:
     (tree / "log").write_text("".join(f"line {i}\n" for i in range(100)) + "\x1b[31mred\n")
-    assert guard.tail_lines(tree, "log", 2) == ["line 99", "\N{REPLACEMENT CHARACTER}[31mred"]
+    assert guard.tail_lines(tree, "log", 2) == ["line 99", "red"]
     assert guard.tail_lines(tree, "nope", 5) == []
     [line] = guard.tail_lines(tree, "fifo", 5)
     assert "was not read" in line and "FIFO" in line
@@ -82,9 +83,42 @@ def test_walk_lists_links_but_never_enters_them(tree: Path) -> None:
     assert "models/epoch_1/host" in names and not any(n.startswith("models/epoch_1/host/") for n in names)
 
 
-@pytest.mark.parametrize("name", ["", ".", "..", "/tmp/x", "../../x", "a/b", "a\nb", "a\0b", "x" * 256, 3, None])
+def test_tail_lines_shows_escapes_never_sends_them(tree: Path) -> None:
+    (tree / "log").write_bytes("osc52 \x1b]52;c;UFdORUQ=\x07 title \x1b]0;PWNED\x07 c1 \x9b2J bidi \u202e end\n"
+                               .encode() + b"raw \x9b31m\n")
+    lines = guard.tail_lines(tree, "log", 5)
+    assert lines == ["osc52  title  c1  bidi \\u202e end", "raw \ufffd31m"]
+    assert all(ln.isprintable() for ln in lines)
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "/tmp/x", "../../x", "a/b", "a\nb", "a\0b", "x" * 256, 3, None,
+                                  "\ud800", "w\udcff.pt", "esc\x1b]0;t\x07", "c1\x9b2J", "\x85"])
 def test_plain_name_refuses_anything_but_one_plain_component(name: object) -> None:
     assert guard.plain_name(name) is None
+
+
+@given(st.text(st.characters(codec=None), max_size=40))
+def test_plain_name_never_raises_and_what_it_accepts_can_be_a_file_name(name: str) -> None:
+    ok = guard.plain_name(name)
+    assert (ok is None) == bool(guard.name_problem(name))
+    if ok is not None:
+        assert 0 < len(ok.encode("utf-8")) <= 255 and ok not in (".", "..")
+        assert not any(c in "/\\" or ord(c) < 0x20 or 0x7f <= ord(c) <= 0x9f for c in ok)
+
+
+def test_name_problem_says_why() -> None:
+    assert "cannot be encoded" in guard.name_problem("\ud800")
+    assert "control characters" in guard.name_problem("a\x1bb")
+    assert "256 bytes" in guard.name_problem("x" * 256)
+    assert guard.name_problem("epoch_10.pt") == ""
+
+
+@pytest.mark.parametrize("rel", ["models/\ud800.pt", "models/\ud800/x.pt", "models/a\x00b"])
+def test_unencodable_paths_are_refused_never_a_crash(tree: Path, rel: str) -> None:
+    for call in (lambda: guard.read_bytes(tree, rel, 10), lambda: guard.lstat_beneath(tree, rel),
+                 lambda: guard.open_regular(tree, rel)):
+        with pytest.raises(UnsafeOutput, match="cannot be encoded|NUL"):
+            call()
 
 
 def test_plain_relpath() -> None:
@@ -178,3 +212,90 @@ def test_package_model_survives_unreadable_results(tree: Path, tmp_path: Path) -
     (tree / "models" / "result.yaml").unlink()
     os.mkfifo(tree / "models" / "result.yaml")
     assert package_model(tree, tmp_path / "pkg", {}, ObjectType.DETECTION) is None
+
+
+# -- copies: sparse-aware, apparent bytes against the caps, refusals name the sizes ------------------------
+
+MiB = 1024 ** 2
+
+
+def _sparse_file(path: Path, size: int, extents: list[tuple[int, bytes]]) -> None:
+    with open(path, "wb") as f:
+        for offset, data in extents:
+            f.seek(offset)
+            f.write(data)
+        f.truncate(size)
+
+
+def _holes_supported(tmp_path: Path) -> bool:
+    probe = tmp_path / "probe"
+    _sparse_file(probe, 8 * MiB, [])
+    return os.stat(probe).st_blocks * 512 < MiB
+
+
+def test_copy_keeps_holes_and_bytes(tree: Path, tmp_path: Path) -> None:
+    if not _holes_supported(tmp_path):
+        pytest.skip("this filesystem stores no holes")
+    data = [(1 * MiB, os.urandom(300_000)), (9 * MiB + 123, b"middle" * 1000), (30 * MiB, b"tail")]
+    _sparse_file(tree / "models" / "sparse.pt", 48 * MiB, data)  # ends in a hole: the size must still be 48 MiB
+    src = os.stat(tree / "models" / "sparse.pt")
+    dest = tmp_path / "copy.pt"
+    assert guard.copy_file(tree, "models/sparse.pt", dest) == 48 * MiB
+    out = os.stat(dest)
+    assert out.st_size == src.st_size
+    assert out.st_blocks <= src.st_blocks + 64, (out.st_blocks, src.st_blocks)  # holes stayed holes
+    assert dest.read_bytes() == (tree / "models" / "sparse.pt").read_bytes()
+    again = tmp_path / "again.pt"
+    guard.clone_file(dest, again)  # the suite's own copies (model cache, /in/models) keep the holes too
+    assert os.stat(again).st_blocks <= src.st_blocks + 64 and again.read_bytes() == dest.read_bytes()
+
+
+def test_copy_of_a_dense_file_is_exact(tree: Path, tmp_path: Path) -> None:
+    blob = os.urandom(5 * MiB + 17)
+    (tree / "models" / "dense.pt").write_bytes(blob)
+    assert guard.copy_file(tree, "models/dense.pt", tmp_path / "d.pt") == len(blob)
+    assert (tmp_path / "d.pt").read_bytes() == blob
+    (tree / "models" / "empty.pt").write_bytes(b"")
+    assert guard.copy_file(tree, "models/empty.pt", tmp_path / "e.pt") == 0
+
+
+@pytest.mark.parametrize(("size", "words"), [
+    (1024 ** 4, ["is 1 TiB (1 TiB apparent, ", "allocated on disk), over the 4 GiB this suite copies"]),
+    (3 * 1024 ** 3, ["sparse beyond reason (3 GiB apparent, ", "allocated on disk)", "1/8"]),
+])
+def test_oversized_and_hollow_files_are_refused_with_their_sizes(tree: Path, tmp_path: Path, size: int,
+                                                                  words: list[str]) -> None:
+    _sparse_file(tree / "models" / "bomb.pt", size, [(MiB, b"w" * 4096)])
+    dest = tmp_path / "bomb.pt"
+    start = time.monotonic()
+    with pytest.raises(UnsafeOutput) as err:
+        guard.copy_file(tree, "models/bomb.pt", dest)
+    assert all(w in err.value.problem for w in words), err.value.problem
+    assert not dest.exists() and time.monotonic() - start < 1  # refused before a byte was read
+
+
+def test_package_model_skips_what_it_will_not_copy_and_counts_apparent_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _holes_supported(tmp_path):
+        pytest.skip("this filesystem stores no holes")
+    monkeypatch.setitem(guard.CAPS, "model-package", 40 * MiB)
+    out = tmp_path / "out"
+    (out / "models" / "e").mkdir(parents=True)
+    (out / "models" / "e" / "model.pt").write_bytes(b"w" * 1000)
+    for name in ("a.bin", "b.bin"):  # 24 MiB apparent each, 6 MiB data: together over the 40 MiB package cap
+        _sparse_file(out / "models" / "e" / name, 24 * MiB, [(0, os.urandom(6 * MiB))])
+    _sparse_file(out / "models" / "e" / "tib.bin", 1024 ** 4, [])
+    _result(out, {"e": ["model.pt", "a.bin", "b.bin", "tib.bin"]}, "e")
+    pkg = package_model(out, tmp_path / "pkg", {"class_names": ["a"]}, ObjectType.DETECTION)
+    assert pkg is not None and pkg.stages == {"e": ("model.pt", "a.bin")}
+    packed = os.stat(tmp_path / "pkg" / "e" / "a.bin")
+    assert packed.st_size == 24 * MiB and packed.st_blocks * 512 < 8 * MiB
+    assert not (tmp_path / "pkg" / "e" / "b.bin").exists() and not (tmp_path / "pkg" / "e" / "tib.bin").exists()
+
+
+def test_tree_digest_survives_names_that_are_not_utf8(tmp_path: Path) -> None:
+    from ymir_conformance.workspace import tree_digest
+
+    before = tree_digest(tmp_path)
+    open(os.path.join(os.fsencode(tmp_path), b"\xff\x9b.jpg"), "w").close()  # the image may name files so
+    assert tree_digest(tmp_path) != before

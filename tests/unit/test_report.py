@@ -124,3 +124,29 @@ def test_terminal_lines_one_per_finding_and_quiet_drops_the_task_runs() -> None:
 def test_log_names_keep_image_namespaces_apart() -> None:
     assert log_name("a/det:1", "det-voc") != log_name("b/det:1", "det-voc")
     assert log_name("a/det:1", "mining+infer-det-voc@2.3") == "logs/a_det_1/mining+infer-det-voc@2.3.log"
+
+
+HOSTILE = "esc\x1b]0;PWNED\x07 osc52 \x1b]52;c;UFdORUQ=\x07 c1 \x9b2J bidi \u202e lone \ud800"
+CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\ud800")
+
+
+def test_renderers_show_what_the_image_chose_escaped() -> None:
+    """The terminal and the certificate render report data (which may come from an xdist worker or an older
+    report) as printable text, whatever its strings hold."""
+    from ymir_conformance.report.html import render_certificate
+
+    data = sample()
+    run = data["runs"][0]
+    run["diagnosis"] = [HOSTILE]
+    run["log_tail"] = [HOSTILE, "second line"]
+    run["progress"] = [{"seen_s": 0.3, "line": f"t\t1\t1.0\t3{HOSTILE}"}]
+    data["judgements"][0]["findings"][0]["violations"][0].update(message=HOSTILE, where=HOSTILE, found=HOSTILE)
+    data["judgements"][1]["findings"][0]["violations"][0].update(message=HOSTILE, where=HOSTILE, found=HOSTILE)
+    data = finish(data, exit_status=1)
+    lines = render_summary(data)
+    assert any("\\x1b]0;PWNED\\x07" in line and "\\u202e" in line and "\\ud800" in line for line in lines)
+    assert all(line.isprintable() for line in lines)
+    page = render_certificate(data)
+    assert not any(c in page for c in CONTROLS)
+    assert "\\x1b]52;c;UFdORUQ=\\x07" in page and "second line" in page
+    page.encode("utf-8")

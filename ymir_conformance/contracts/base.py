@@ -25,6 +25,7 @@ from .. import guard
 from ..errors import UnsafeOutput
 from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
+from ..printable import printable
 
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
 START_COMMAND = "the image's start command"  # in fix texts; named with the image's real CMD by name_command()
@@ -37,7 +38,8 @@ def name_command(text: str, cmd: list[str], entrypoint: list[str]) -> str:
         return text
     import shlex
 
-    return text.replace(START_COMMAND, f"{START_COMMAND} (`{' '.join(shlex.quote(a) for a in argv)}`)")
+    shown = " ".join(shlex.quote(printable(a, 200)) for a in argv)  # the image chose it: no line breaks, no escapes
+    return text.replace(START_COMMAND, f"{START_COMMAND} (`{shown}`)")
 
 
 class Level(enum.StrEnum):
@@ -62,9 +64,18 @@ DETECTION_ONLY = frozenset({ObjectType.DETECTION})
 COCO_TYPES = frozenset({ObjectType.SEMANTIC_SEGMENTATION, ObjectType.INSTANCE_SEGMENTATION, ObjectType.MULTI_MODAL})
 
 
+_TEXT_LIMITS = {"message": 4000, "file": 1000, "where": 1000, "found": 2000, "expected": 2000, "fix": 4000}
+
+
 @dataclass(frozen=True)
 class Violation:
-    """One thing wrong in one place. ``fix`` tells the image author what to change."""
+    """One thing wrong in one place. ``fix`` tells the image author what to change.
+
+    Its text fields hold printable text only: whatever the image chose (a stage key with an ESC sequence, a
+    class name with a bidi override, a lone surrogate) is shown escaped by :func:`ymir_conformance.printable.printable`
+    when the violation is made, so every place that shows one (terminal, JUnit, report.json, certificate) shows
+    the same safe text.
+    """
 
     rule: str
     message: str
@@ -75,6 +86,17 @@ class Violation:
     fix: str = ""
     lost: int | None = None  # for silent data loss: how many records the platform drops
     level: Level = Level.MUST  # filled in by the judge from the check's level for the release
+    # findings of other rules that are consequences of this one (``Check.consequence_of``), as context lines
+    context: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, limit in _TEXT_LIMITS.items():
+            value = getattr(self, name)
+            # the suite's own examples and fixes span lines; what the image chose reaches them only through
+            # short()/repr, which escapes line breaks
+            safe = printable(value, limit, keep_newlines=name in ("expected", "fix"))
+            if safe is not value and safe != value:
+                object.__setattr__(self, name, safe)
 
     def render(self, with_fix: bool = True) -> str:
         loc = self.file + (f":{self.where}" if self.where else "") if self.file else self.where
@@ -87,14 +109,17 @@ class Violation:
             parts.append(f"    expected: {self.expected}")
         if self.lost is not None:
             parts.append(f"    silently lost by the platform: {self.lost}")
+        for line in self.context:
+            parts.append(f"    consequence of the same failure (not a failure of its own): {line}")
         if self.fix and with_fix:
             parts.append(f"    fix: {self.fix}")
         return "\n".join(parts)
 
-
     def to_json(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if v not in ("", None)}
+        d = {k: v for k, v in self.__dict__.items() if v not in ("", None, ())}
         d["level"] = str(self.level)
+        if self.context:
+            d["context"] = list(self.context)
         return d
 
 
@@ -127,6 +152,9 @@ class Check:
     object_types: frozenset[ObjectType] = ALL_OBJECT_TYPES
     needs_success: bool = True  # judged only when the container exited 0 (output contracts)
     unless: Callable[[RunView], str] | None = None  # a reason this run cannot be judged by the rule, or ''
+    # a rule (a key of CAUSES, e.g. "V1") whose failure this check's violations follow from: when that cause holds
+    # for the run, they are listed under the cause's violation as context (Status.CONSEQUENCE), not failed
+    consequence_of: str = ""
 
     def level_on(self, release: Release) -> Level | None:
         for span, level in self.levels:
@@ -159,6 +187,7 @@ def check(
     object_types: Iterable[ObjectType] = ALL_OBJECT_TYPES,
     needs_success: bool = True,
     unless: Callable[[RunView], str] | None = None,
+    consequence_of: str = "",
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. Give ``level`` (all releases) or ``levels`` ({"2.1-2.3": MUST, "2.4+": SHOULD})."""
     if (level is None) == (levels is None):
@@ -173,7 +202,7 @@ def check(
         REGISTRY[rule] = Check(
             rule=rule, title=title, area=area, levels=tuple((s, lv) for s, lv in spans if lv is not None),
             func=func, tasks=frozenset(tasks), object_types=frozenset(object_types), needs_success=needs_success,
-            unless=unless,
+            unless=unless, consequence_of=consequence_of,
         )
         return func
 
@@ -400,6 +429,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"  # violations found
     NOT_APPLICABLE = "not-applicable"  # the rule does not exist on this release / task / object type
     NOT_EVALUATED = "not-evaluated"  # the run did not get far enough to judge this rule
+    CONSEQUENCE = "consequence"  # violated only as a consequence of another rule's failure: listed under it
 
 
 @dataclass
@@ -412,6 +442,9 @@ class Finding:
     violations: list[Violation] = field(default_factory=list)
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        self.reason = printable(self.reason)  # may quote the image (e.g. why a run could not be judged)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.check.rule, "title": self.check.title, "area": str(self.check.area),
@@ -420,7 +453,45 @@ class Finding:
         }
 
 
-def evaluate(chk: Check, view: RunView) -> Finding:
+def exit_failure(view: RunView) -> str:
+    """Why V1 fails the run by its exit ('the container exited 1'), or '' (exit 0, never exited, timed out)."""
+    o = view.outcome
+    if o.succeeded or o.timed_out or o.exit_code is None or o.exit_code == 0:
+        return ""
+    return f"the container exited {o.exit_code}"
+
+
+# rule -> when its failure holds for a run, why (''): the causes other checks can be consequences of
+CAUSES: dict[str, Callable[[RunView], str]] = {"V1": exit_failure}
+CONTEXT_CHARS = 300  # a consequence listed under its cause: its message cut to this many characters
+
+
+def _run_check(chk: Check, view: RunView, level: Level) -> list[Violation]:
+    try:
+        found = list(chk.func(view))
+    except Exception as exc:  # a bug in a check must not hide the others; report it loudly
+        found = [Violation(chk.rule, f"internal error in ymir-conformance while checking: {exc!r}",
+                           fix="report this to the ymir-conformance maintainers with the run's workspace")]
+    return [Violation(**{**v.__dict__, "level": level}) for v in found]
+
+
+def consequences(rule: str, view: RunView) -> list[str]:
+    """The violations of every check marked ``consequence_of=rule`` on this run, as one context line each."""
+    lines: list[str] = []
+    for chk in sorted(REGISTRY.values(), key=rule_sort_key):
+        level = chk.level_on(view.release)
+        if chk.consequence_of != rule or level is None or not chk.applies_to(view):
+            continue
+        if chk.unless is not None and chk.unless(view):
+            continue
+        for v in _run_check(chk, view, level):
+            lines.append(f"[{v.rule} {level}] {short(v.message, CONTEXT_CHARS)[1:-1]}")
+    return lines
+
+
+def evaluate(chk: Check, view: RunView, with_consequences: bool = True) -> Finding:
+    """One check on one run. ``with_consequences`` (default): a check whose cause (``consequence_of``) holds is
+    listed under the cause (Status.CONSEQUENCE), and the cause's first violation carries them as context."""
     level = chk.level_on(view.release)
     if level is None:
         return Finding(chk, Status.NOT_APPLICABLE, None, reason=f"rule not in platform {view.release}")
@@ -432,23 +503,34 @@ def evaluate(chk: Check, view: RunView) -> Finding:
     if chk.needs_success and not view.outcome.succeeded:
         why = "the container timed out" if view.outcome.timed_out else f"the container exited {view.outcome.exit_code}"
         return Finding(chk, Status.NOT_EVALUATED, level, reason=why)
-    try:
-        found = list(chk.func(view))
-    except Exception as exc:  # a bug in a check must not hide the others; report it loudly
-        found = [Violation(chk.rule, f"internal error in ymir-conformance while checking: {exc!r}",
-                           fix="report this to the ymir-conformance maintainers with the run's workspace")]
-    violations = [Violation(**{**v.__dict__, "level": level}) for v in found]
-    return Finding(chk, Status.FAILED if violations else Status.PASSED, level, violations)
+    violations = _run_check(chk, view, level)
+    if not violations or not with_consequences:
+        return Finding(chk, Status.FAILED if violations else Status.PASSED, level, violations)
+    cause = CAUSES.get(chk.consequence_of) if chk.consequence_of else None
+    why = cause(view) if cause is not None else ""
+    if why:
+        return Finding(chk, Status.CONSEQUENCE, level, violations,
+                       reason=f"a consequence of {chk.consequence_of} ({why}): listed under {chk.consequence_of}, "
+                              "not a failure of its own")
+    if chk.rule in CAUSES and CAUSES[chk.rule](view):
+        context = consequences(chk.rule, view)
+        if context:
+            violations[0] = Violation(**{**violations[0].__dict__, "context": tuple(context)})
+    return Finding(chk, Status.FAILED, level, violations)
 
 
-def judge(outcome: RunOutcome, release: Release = LATEST, areas: Iterable[Area] | None = None) -> list[Finding]:
-    """Run every registered check (optionally of some areas) over a finished run, for one platform release."""
+def judge(outcome: RunOutcome, release: Release = LATEST, areas: Iterable[Area] | None = None,
+          with_consequences: bool = True) -> list[Finding]:
+    """Run every registered check (optionally of some areas) over a finished run, for one platform release.
+    ``with_consequences=False``: every violation fails its own rule (for runs whose failed exit is not judged,
+    e.g. a negative input the image may refuse)."""
     from . import load_all
 
     load_all()
     view = RunView(outcome, release)
     wanted = set(areas) if areas is not None else set(Area)
-    return [evaluate(c, view) for c in sorted(REGISTRY.values(), key=rule_sort_key) if c.area in wanted]
+    return [evaluate(c, view, with_consequences) for c in sorted(REGISTRY.values(), key=rule_sort_key)
+            if c.area in wanted]
 
 
 def judge_releases(outcome: RunOutcome, releases: Iterable[Release] = RELEASES) -> dict[Release, list[Finding]]:

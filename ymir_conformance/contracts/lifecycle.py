@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from .. import guard
+from .. import diagnosis, guard
 from ..model import RunOutcome
 from .base import START_COMMAND, Area, Level, RunView, Violation, cap, check, short
 from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
@@ -266,18 +266,34 @@ def lc_09(view: RunView) -> Iterator[Violation]:
                         "directories at build time), and do not call getpwuid() or pip install at run time.")
 
 
+FIX_NETWORK = (
+    "Bake every pretrained weight, font, tokenizer and package into the image at build time (e.g. RUN wget ... && "
+    "mv to /app/weights, or COPY them), point the code at those local paths, and set offline switches such as "
+    "HF_HUB_OFFLINE=1 and YOLO_OFFLINE=1. If a download is optional, catch its failure and go on without it."
+)
+
+
 @check("LC-10", "works without network access", area=Area.LIFECYCLE, level=Level.SHOULD, needs_success=False)
 def lc_10(view: RunView) -> Iterator[Violation]:
     o = view.outcome
-    if not o.retried_with_network:
+    if o.needs_network:  # --ymir-diagnose=all: the rerun on an internal network worked
+        yield Violation("LC-10", "the run failed without network access and succeeded when rerun on a network "
+                        "(--ymir-diagnose=all, an internal network with no route anywhere): the image needs the "
+                        "network at run time, which fails on air-gapped platform hosts (300301 NETWORK_ERROR). The "
+                        "failed run is the judged one.", found="; ".join(o.diagnosis) or "needs network",
+                        expected="no network access at run time", fix=FIX_NETWORK)
         return
-    yield Violation("LC-10", "the run failed without network access and succeeded only with it: the image "
-                    "downloads something at run time (weights, fonts, pip packages), which fails on air-gapped "
-                    "platform hosts (300301 NETWORK_ERROR)", found="; ".join(o.diagnosis) or "needs network",
-                    expected="no network access at run time",
-                    fix="Bake every pretrained weight, font, tokenizer and package into the image at build time "
-                        "(e.g. RUN wget ... && mv to /app/weights, or COPY them), point the code at those local "
-                        "paths, and set offline switches such as HF_HUB_OFFLINE=1 and YOLO_OFFLINE=1.")
+    if o.succeeded or o.network or o.timed_out or o.exit_code is None or o.hit_limit:
+        return  # a run that had a network (--ymir-allow-network) cannot show what the lack of one does
+    ev = diagnosis.network_evidence(view.log_lines)
+    if ev is None:
+        return
+    target = f"it tried to reach {ev.subject}" if ev.subject else "the log names no URL"
+    yield Violation("LC-10", f"the run failed without network access (--network none, as on air-gapped platform "
+                    f"hosts, where the task ends with 300301 NETWORK_ERROR) and its log shows "
+                    f"{diagnosis.describe(ev)}: {target}. Diagnosed from the log; the suite never reruns an image "
+                    "with a network.", file=LOG_PATH, found=short(ev.line, 200),
+                    expected="no network access at run time", fix=FIX_NETWORK)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -434,10 +450,18 @@ def mon_08(view: RunView) -> Iterator[Violation]:
 # --------------------------------------------------------------------------------------------------------
 
 FIX_BUDGET = (
-    "Keep the test run within the profile's budget: honour small hyper-parameters from the template (epochs, "
-    "iterations, image size) so the smoke run is short, report progress to /out/monitor.txt soon after start "
-    "(e.g. 0.01 once the config is read) and keep updating it at least every minute (per batch or per N images), "
-    "and claim GPU memory within 3 minutes of start (the platform's GPU lock expires after 3 min)."
+    "Keep the test run within the profile's total budget: honour small hyper-parameters from the template "
+    "(epochs, iterations, image size) so the smoke run is short, exit once the results and monitor.txt at 100% are "
+    "written, and claim GPU memory within 3 minutes of start (the platform's GPU lock expires after 3 min). A "
+    "run this far over the budget cannot be told apart from a hang; raise --ymir-budget-total if your smoke run "
+    "really takes that long."
+)
+FIX_PROGRESS = (
+    "Write /out/monitor.txt soon after start (e.g. 0.01 once the config is read) and then per batch or per N "
+    "images, not only once per epoch: the platform sets no deadline (contract §1.11, §7), but its users see "
+    "nothing but this percent while a training runs for hours, and a task that says nothing for long looks hung "
+    "(a SHOULD: the gap depends on the host's speed and load, so it never fails the certificate; set "
+    "--ymir-budget-first-progress / --ymir-budget-heartbeat to your own cadence)."
 )
 
 
@@ -479,7 +503,29 @@ def bud_01(view: RunView) -> Iterator[Violation]:
                            f"{work:.1f} s", o.budget_total_s, "budget_total_s")
 
 
-@check("BUD-02", "the first progress update comes within its budget", area=Area.LIFECYCLE, level=Level.MUST,
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+
+
+def cadence(times: list[float], end_s: float, from_start: bool = True) -> str:
+    """How often the image wrote progress, e.g. '12 progress records in 640 s, one every 53 s on average; longest
+    gap 340 s (120 s to 460 s)'. ``times``: when each record was seen (seconds after start, not empty); ``end_s``:
+    when the run exited (or was done); gaps run from the start (``from_start``) or from the first record."""
+    end_s = max(end_s, times[-1])
+    n = len(times)
+    points = ([0.0] if from_start else []) + [*times, end_s]
+    gap, start = max(((b - a, a) for a, b in zip(points, points[1:])), default=(0.0, 0.0), key=lambda g: g[0])
+    stop = "the end" if start == times[-1] else f"{_s(start + gap)} s"
+    return (f"{n} progress record{'s' if n != 1 else ''} in {_s(end_s)} s, one every {_s(end_s / n)} s on "
+            f"average; longest gap {_s(gap)} s ({_s(start)} s to {stop})")
+
+
+def _slow_progress(rule: str, message: str, found: str, budget: float, option: str) -> Violation:
+    return Violation(rule, message, file=MONITOR_PATH, found=found, expected=f"<= {budget:g} s ({option})",
+                     fix=FIX_PROGRESS)
+
+
+@check("BUD-02", "the first progress update comes within its budget", area=Area.LIFECYCLE, level=Level.SHOULD,
        needs_success=False)
 def bud_02(view: RunView) -> Iterator[Violation]:
     o = view.outcome
@@ -489,17 +535,17 @@ def bud_02(view: RunView) -> Iterator[Violation]:
     times = _updates(view)
     if times:
         if times[0] > budget:
-            yield _over_budget("BUD-02", f"the first progress update came {times[0]:.1f} s after start, over the "
-                               f"first-progress budget of {budget:g} s", MONITOR_PATH,
-                               f"{times[0]:.1f} s", budget, "budget_first_progress_s")
+            yield _slow_progress("BUD-02", f"the first progress update came {times[0]:.1f} s after start, over the "
+                                 f"first-progress budget of {budget:g} s; in all, the image wrote "
+                                 f"{cadence(times, o.work_s)}", f"{times[0]:.1f} s", budget,
+                                 "budget_first_progress_s")
     elif o.duration_s > budget:
-        yield Violation("BUD-02", f"no progress update was seen during the whole run ({o.duration_s:.1f} s), "
-                        f"over the first-progress budget of {budget:g} s", file=MONITOR_PATH,
-                        found="no update", expected=f"an update within {budget:g} s (budget_first_progress_s)",
-                        fix=FIX_BUDGET)
+        yield _slow_progress("BUD-02", f"the image wrote no progress record during the whole run "
+                             f"({o.duration_s:.1f} s), over the first-progress budget of {budget:g} s",
+                             "no update", budget, "budget_first_progress_s")
 
 
-@check("BUD-03", "progress updates come at least every heartbeat budget", area=Area.LIFECYCLE, level=Level.MUST,
+@check("BUD-03", "progress updates come at least every heartbeat budget", area=Area.LIFECYCLE, level=Level.SHOULD,
        needs_success=False)
 def bud_03(view: RunView) -> Iterator[Violation]:
     o = view.outcome
@@ -509,10 +555,9 @@ def bud_03(view: RunView) -> Iterator[Violation]:
     times = _updates(view)
     if not times:
         return  # BUD-02 reports a run without any update
-    points = times + [max(o.work_s, times[-1])]  # not the exit grace of a run that never exited
-    gap, start = max(((b - a, a) for a, b in zip(points, points[1:])), default=(0.0, 0.0))
+    end = max(o.work_s, times[-1])  # not the exit grace of a run that never exited
+    points = times + [end]  # from the first record: the wait for it is BUD-02's
+    gap = max((b - a for a, b in zip(points, points[1:])), default=0.0)
     if gap > budget:
-        end = "the end of the run" if start == times[-1] else f"{start + gap:.1f} s"
-        yield _over_budget("BUD-03", f"the longest gap between progress updates was {gap:.1f} s (from {start:.1f} s "
-                           f"to {end}), over the heartbeat budget of {budget:g} s", MONITOR_PATH,
-                           f"{gap:.1f} s", budget, "budget_heartbeat_s")
+        yield _slow_progress("BUD-03", f"the image wrote {cadence(times, end, from_start=False)}, over the "
+                             f"heartbeat budget of {budget:g} s", f"{gap:.1f} s", budget, "budget_heartbeat_s")

@@ -244,7 +244,7 @@ def mon_06(view: RunView) -> Iterator[Violation]:
 
 
 @check("MON-07", "state 4 (ERROR) exactly on a real failure, with the code in column 5", area=Area.MONITOR,
-       level=Level.MUST, needs_success=False)
+       level=Level.MUST, needs_success=False, consequence_of="V1")
 def mon_07(view: RunView) -> Iterator[Violation]:
     outcome = view.outcome
     snaps = _snaps(view)

@@ -1,5 +1,5 @@
 """Training output checks: ``/out/models/result.yaml``, the model files and ``/out/tensorboard``
-(contract §5.3, TR-01..TR-14; §6 V4-V8; §10).
+(contract §5.3, TR-01..TR-15; §6 V4-V8; §10).
 
 TR-01 owns result.yaml: when it is missing, unreadable, not YAML or not a mapping, only TR-01 reports and every
 other TR check yields nothing.
@@ -329,6 +329,15 @@ def tr_04(view: RunView) -> Iterator[Violation]:
                                  file=RESULT, where=where, found=short(name), expected="a plain relative file name",
                                  fix=FIX_FILES))
             continue
+        odd = next((guard.name_problem(p) for p in name.split("/") if p not in ("", ".")
+                    and guard.name_problem(p)), "")
+        if odd:
+            bad.append(Violation("TR-04", f"the file name {short(name)} {odd}: the suite does not copy a file of "
+                                 "that name into the model package (no host path is built from it), so the next "
+                                 "task would not get it", file=RESULT, where=where, found=short(name),
+                                 expected="a plain relative file name (letters, digits, '_', '-', '.')",
+                                 fix=FIX_FILES))
+            continue
         rel, problem = _locate(view.outcome.out_dir, stage, name)
         if rel is None:
             bad.append(Violation("TR-04", f"the listed file {short(name)} is not a regular file where the platform "
@@ -336,6 +345,58 @@ def tr_04(view: RunView) -> Iterator[Violation]:
                                  file=RESULT, where=where, found=problem,
                                  expected=(f"/out/models/{stage}/{name} or " if stage else "") + f"/out/models/{name}",
                                  fix=FIX_FILES))
+    yield from cap(bad, 10)
+
+
+@check("TR-15", "every model file is one the platform can store: within the size caps, mostly data, readable",
+       area=Area.TRAINING, level=Level.MUST, tasks=TRAINING)
+def tr_15(view: RunView) -> Iterator[Violation]:
+    """The stage files the suite will not copy into the model package, in the order it packs them: over the
+    4 GiB per-file cap or the 8 GiB package cap (apparent sizes), sparse beyond reason, or unreadable. The
+    platform's packer (tar.gz) reads every apparent byte into its model store, and every later task extracts them
+    dense into /in/models: a 1 TiB file of holes is a disk bomb for the platform, not a model."""
+    fix = ("Save real weights as ordinary files (torch.save / np.save write every byte) and keep every listed file "
+           f"under {guard.human(guard.CAPS['model-file'])} and all stages together under "
+           f"{guard.human(guard.CAPS['model-package'])}; never list a preallocated or truncate()d placeholder, "
+           "and delete (or leave unlisted) checkpoints the next task does not need.")
+    out_dir = view.outcome.out_dir
+    budget = guard.CAPS["model-package"]
+    bad: list[Violation] = []
+    for where, stage, name in _file_entries(view):
+        if stage and guard.plain_name(stage) is None:
+            continue  # TR-07: the suite packs no stage of that key
+        if guard.plain_relpath(name) is None:
+            continue  # TR-04
+        rel, _ = _locate(out_dir, stage, name)
+        if rel is None:
+            continue  # TR-04
+        cpath = f"{MODELS}/{rel}"
+        try:
+            fd, st = guard.open_regular(out_dir, f"models/{rel}")
+        except (FileNotFoundError, UnsafeOutput):
+            continue  # TR-04 / TR-10: a link
+        except OSError as exc:
+            bad.append(Violation("TR-15", f"{cpath} cannot be read ({exc.strerror or exc}): neither the suite nor "
+                                 "the platform's packer can copy it into the model package", file=cpath,
+                                 where=where, found=f"open() failed: {exc.strerror or exc}",
+                                 expected="a file readable by the platform", fix=fix))
+            continue
+        os.close(fd)
+        file_cap = guard.CAPS["model-file"]
+        limit, what = ((file_cap, "copies of one model file") if file_cap <= budget else
+                       (budget, f"has left of the {guard.human(guard.CAPS['model-package'])} it copies of one "
+                                "model package"))
+        problem = guard.copy_refusal(st, limit, what)
+        if problem:
+            bad.append(Violation(
+                "TR-15", f"{cpath} {problem}: the platform's packer would read all {guard.human(st.st_size)} "
+                "into its model store and every later task would get them written out in full in /in/models; the "
+                "suite does not copy it into the model package", file=cpath, where=where,
+                found=f"{st.st_size} bytes apparent, {guard.allocated(st)} bytes allocated",
+                expected=(f"at most {guard.human(limit)} per file, mostly data (at least 1/{guard.SPARSE_RATIO} "
+                          "allocated)"), fix=fix))
+            continue
+        budget -= st.st_size
     yield from cap(bad, 10)
 
 
@@ -416,7 +477,8 @@ def tr_07(view: RunView) -> Iterator[Violation]:
                                 "as a directory name under its model directory, so an absolute key or one with "
                                 "'..' makes it create and read files elsewhere on its own host")
             elif guard.plain_name(key) is None and key.strip():
-                problems.append("contains control characters or is over 255 bytes, which no directory name may be")
+                problems.append(f"{guard.name_problem(key)}: the suite refuses it as a directory name, and the "
+                                "platform's packer would fail on it or create a directory no shell shows plainly")
             if len(key) > 100:
                 problems.append(f"is {len(key)} characters long (the database column holds 100)")
             if not key.strip():

@@ -40,7 +40,7 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
     data["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     data["settings"] = {
         "profile": settings.profile, "seed": settings.seed, "user": settings.user,
-        "gpu_ids": list(settings.gpu_ids), "allow_network": settings.allow_network,
+        "gpu_ids": list(settings.gpu_ids), "allow_network": settings.allow_network, "diagnose": settings.diagnose,
         "releases": [str(r) for r in settings.releases], "strict": settings.strict,
         "gate": [str(r) for r in settings.gated],
         "budget": dict(settings.budget.__dict__),
@@ -101,6 +101,7 @@ def findings(judgements: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                         "file": v.get("file") or None, "where": v.get("where") or None,
                         "found": v.get("found") or None, "expected": v.get("expected") or None,
                         "fix": v.get("fix") or None, "lost": v.get("lost"),
+                        **({"context": list(v["context"])} if v.get("context") else {}),
                     }
                 if j["release"] not in entry["releases"]:
                     entry["releases"].append(j["release"])

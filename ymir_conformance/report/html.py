@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from ..audit import counts_line
+from ..printable import printable
 
 CSS = """
 *{box-sizing:border-box}
@@ -54,7 +55,14 @@ VERDICT_WORDS = {
 
 
 def _e(x: Any) -> str:
-    return html.escape(str(x))
+    """Any text for the certificate: printable first (what the image chose is shown escaped, e.g. ``\\x1b``,
+    ``\\u202e``: no control character, bidi override or lone surrogate reaches the page), then HTML-escaped."""
+    return html.escape(printable(x, limit=0))
+
+
+def _e_lines(lines: Any) -> str:
+    """Lines for a ``<pre>``: each made printable and HTML-escaped, joined by line breaks."""
+    return "\n".join(_e(line) for line in lines)
 
 
 def _cls(verdict: str) -> str:
@@ -288,6 +296,7 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
         for f in fs:
             where = (f.get("file") or "") + (f":{f['where']}" if f.get("where") else "")
             lost = f"<br><small>silently lost by the platform: {_e(f['lost'])}</small>" if f.get("lost") is not None else ""
+            lost += "".join(f"<br><small>consequence of the same failure: {_e(c)}</small>" for c in f.get("context") or [])
             out.append(f"<tr><td>{_e(f['run'])}</td><td><code>{_e(where or '-')}</code></td><td>{_e(f['message'])}"
                        f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
         out.append("</table>")
@@ -300,7 +309,7 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
             if tail:
                 log = runs[run_id].get("log_file")
                 out.append(f"<div class=sub>log tail of run {_e(run_id)}"
-                           f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e(chr(10).join(tail))}</pre>")
+                           f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e_lines(tail)}</pre>")
         out.append("</div>")
     return "".join(out)
 
@@ -339,7 +348,7 @@ def _rules_checked(data: dict[str, Any], image: str) -> str:
                 word, css = "fail", "fail"
             elif "passed" in st:
                 word, css = "pass", "pass"
-            elif "not-evaluated" in st:
+            elif "not-evaluated" in st or "consequence" in st:  # consequence: listed under V1
                 word, css = "not evaluated", "ne"
             else:
                 word, css = "n/a", "na"

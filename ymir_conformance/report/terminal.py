@@ -1,6 +1,8 @@
 """The terminal summary: per image the verdict per release, per-task timings, and the container count.
 
-Rendered from report data (``report_data``), so the same text comes out with or without pytest-xdist.
+Rendered from report data (``report_data``), so the same text comes out with or without pytest-xdist. Every line
+is printable text only (:func:`ymir_conformance.printable.printable`): run notes, reasons and messages may quote
+what the image chose (a stage key with an ESC sequence must not retitle the user's terminal).
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
             first = f"{t['first_update_s']:.1f}s" if t["first_update_s"] is not None else "never"
             status = "timed out" if run["timed_out"] else f"exit {run['exit_code']}"
             extra = f"  [{'; '.join(run['diagnosis'])}]" if run.get("diagnosis") else ""
+            if run.get("network_name"):  # the judged run had a network (--ymir-allow-network)
+                extra = f"  network: {run['network_name']}{extra}"
             sched = (f"  queued {run['queue_s']:.1f}s, wall {run['wall_s']:.1f}s" if "queue_s" in run
                      and "wall_s" in run else "")
             lines.append(f"    {run['id']:<32} {status:<9} {run['duration_s']:6.1f}s  progress updates "
@@ -52,7 +56,7 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
                 lines.append(f"    {'':<32} inputs opened: {inputs}")
     lines.append(f"container runs: {data.get('container_runs', 0)}")
     lines += finding_lines(data)
-    return lines
+    return [printable(line, limit=0) for line in lines]
 
 
 def finding_lines(data: dict[str, Any]) -> list[str]:

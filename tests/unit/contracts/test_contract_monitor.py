@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contract_kit import KitFactory, PENDING, T0, TASK_ID, rec
-from ymir_conformance.contracts import Level
+from ymir_conformance.contracts import Level, Status
 from ymir_conformance.model import ProgressSample as S
 
 
@@ -131,9 +131,12 @@ def test_mon07_failure_without_state_4(make: KitFactory) -> None:
     kit.monitor(rec(0.4, ts=T0 + 9.5))
     kit.log("ValueError: bad config\n")
     progress = [S(0.1, PENDING), S(2.0, rec(0.1, ts=T0 + 2))]
-    assert kit.failed(exit_code=1, progress=progress) == {"V1", "MON-07"}
+    # one cause, one MUST: MON-07 is a consequence of the same exit, listed under V1
+    assert kit.failed(exit_code=1, progress=progress) == {"V1"}
+    assert kit.finding("MON-07", exit_code=1, progress=progress).status == Status.CONSEQUENCE
     kit.monitor(rec(0.4, state=4, code=0, ts=T0 + 9.5))
-    assert kit.failed(exit_code=1, progress=progress) == {"V1", "MON-07"}
+    assert kit.finding("MON-07", exit_code=1, progress=progress).status == Status.CONSEQUENCE
     assert "column 5" in kit.violations("MON-07", exit_code=1, progress=progress)[0].message
+    assert "column 5" in kit.violations("V1", exit_code=1, progress=progress)[0].context[0]
     kit.monitor(rec(0.4, state=4, code=300001, ts=T0 + 9.5))
     assert kit.failed(exit_code=1, progress=progress) == {"V1"}

@@ -43,7 +43,7 @@ def test_levels_follow_section_10() -> None:
     should = {"INF-02", "INF-05", "INF-06", "INF-08", "MON-03", "MON-04", "MON-05", "MON-06", "MON-08", "MIN-04",
               "MIN-05", "TR-08", "TR-09", "TR-10", "TR-11", "TR-14", "LC-07", "LC-09", "LC-10"}
     must = {"V1", "MON-01", "MON-02", "MON-07", "TR-01", "TR-02", "TR-03", "TR-04", "INF-01", "INF-03", "INF-04",
-            "INF-10", "INF-11", "INF-12", "MIN-01", "MIN-02", "MIN-03", "LC-03"}
+            "INF-10", "INF-11", "INF-12", "MIN-01", "MIN-02", "MIN-03", "LC-03", "TR-15"}
     for rule in should:
         assert REGISTRY[rule].level_on(latest) == Level.SHOULD, rule
     for rule in must:

@@ -1,4 +1,4 @@
-"""TR-01..TR-14 on canned /out/models trees, per release."""
+"""TR-01..TR-15 on canned /out/models trees, per release."""
 from __future__ import annotations
 
 import os
@@ -156,6 +156,80 @@ def test_tr07_at_sign(make: KitFactory) -> None:
     kit.result_yaml(res)
     assert kit.failed() == {"TR-07", "TR-08"}  # also not an identifier (SHOULD)
     assert kit.finding("TR-07").level == Level.MUST
+
+
+@pytest.mark.parametrize("key", ["\ud800", "esc\x1b]0;PWNED\x07", "c1\x9b2J"])
+def test_tr07_keys_no_directory_can_hold_are_findings_not_crashes(make: KitFactory, key: str) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"][key] = {**res["model_stages"]["epoch10"], "stage_name": key}
+    kit.result_yaml(yaml.safe_dump(res))  # a lone surrogate is written as the YAML escape "\ud800"
+    assert "TR-07" in kit.failed()
+    [v] = kit.violations("TR-07")
+    assert "internal error" not in v.message
+    assert ("cannot be encoded" if "\ud800" in key else "control characters") in v.message
+    for text in (*v.render().split("\n"), v.where, v.found):
+        assert text.isprintable() and "\x1b" not in text and "\x9b" not in text
+        text.encode("utf-8")
+
+
+@pytest.mark.parametrize("name", ["w\ud800.pt", "w\x1b]52;c;SGVsbG8=\x07.pt"])
+def test_tr04_file_names_the_suite_will_not_copy(make: KitFactory, name: str) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch20"]["files"].append(name)
+    if "\ud800" not in name:
+        kit.write(f"models/epoch20/{name}", b"w")
+    kit.result_yaml(yaml.safe_dump(res))
+    assert "TR-04" in kit.failed()
+    assert any("does not copy" in v.message for v in kit.violations("TR-04"))
+
+
+def _sparse(path: os.PathLike[str], size: int, data_at: int | None = None) -> None:
+    with open(path, "wb") as f:
+        if data_at is not None:
+            f.seek(data_at)
+            f.write(b"w" * 4096)
+        f.truncate(size)
+
+
+@pytest.mark.parametrize(("size", "words"), [
+    (1024 ** 4, ["1 TiB", "over the 4 GiB", "allocated on disk"]),
+    (3 * 1024 ** 3, ["sparse beyond reason", "3 GiB apparent", "allocated on disk"]),
+])
+def test_tr15_files_the_platform_cannot_store(make: KitFactory, size: int, words: list[str]) -> None:
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch20"]["files"].append("huge.bin")
+    kit.result_yaml(res)
+    _sparse(kit.out_dir / "models/epoch20/huge.bin", size, data_at=4096)
+    assert kit.failed() == {"TR-15"}
+    [v] = kit.violations("TR-15")
+    assert v.level == Level.MUST and v.file == "/out/models/epoch20/huge.bin"
+    assert all(w in v.message for w in words), v.message
+    assert f"{size} bytes apparent" in v.found and "bytes allocated" in v.found
+
+
+def test_tr15_counts_apparent_bytes_against_the_package_cap(make: KitFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ymir_conformance import guard
+
+    monkeypatch.setitem(guard.CAPS, "model-package", 40 * 1024 ** 2)
+    kit = make("training")
+    res = stages(kit)
+    res["model_stages"]["epoch20"]["files"] += ["a.bin", "b.bin"]
+    kit.result_yaml(res)
+    for name in ("a.bin", "b.bin"):  # 24 MiB each, a quarter of it data: sparse, but within reason
+        with open(kit.out_dir / f"models/epoch20/{name}", "wb") as f:
+            f.write(os.urandom(6 * 1024 ** 2))
+            f.truncate(24 * 1024 ** 2)
+    assert kit.failed() == {"TR-15"}
+    [v] = kit.violations("TR-15")
+    assert v.file.endswith("b.bin") and "of the 40 MiB it copies of one model package" in v.message
+
+
+def test_tr15_a_normal_training_passes(make: KitFactory) -> None:
+    kit = make("training")
+    assert kit.finding("TR-15").status == Status.PASSED
 
 
 def test_tr08_identifier_and_key_equals_name(make: KitFactory) -> None:
