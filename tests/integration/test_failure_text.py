@@ -48,7 +48,7 @@ def test_the_wrapped_processs_exception_is_in_the_failure_message_junit_and_repo
     assert "  followed by the wrapper's subprocess.CalledProcessError: Command '['bash', '/usr/bin/start.sh']' " \
            "returned non-zero exit status 1." in out
     assert out.index("error in the log (") < out.index("last 5 lines of /out/ymir-executor-out.log:") \
-        < out.index("[cleanup] released the cached tensors of data worker 29")
+        < out.rindex("[cleanup] released the cached tensors of data worker 29")
     log = "reports/logs/ymir-conformance_broken-wrapped-crash_latest/det-voc.log"
     assert f"log: {log} (its last MiB, kept)" in out
     assert WRAPPED_ERROR in (tmp_path / log).read_text()
