@@ -429,16 +429,32 @@ def evaluate(chk: Check, view: RunView) -> Finding:
     unjudgeable = chk.unless(view) if chk.unless is not None else ""
     if unjudgeable:
         return Finding(chk, Status.NOT_APPLICABLE, level, reason=unjudgeable)
+    off_declared = view.release in view.outcome.off_declared_on  # a format the image does not declare
     if chk.needs_success and not view.outcome.succeeded:
         why = "the container timed out" if view.outcome.timed_out else f"the container exited {view.outcome.exit_code}"
+        if off_declared:  # the image does not read this format: its output rules do not apply (V1 says it failed)
+            return Finding(chk, Status.NOT_APPLICABLE, off_declared_level(level), reason=(
+                f"{why} on export_format {view.outcome.off_declared_format}, which the image does not declare"))
         return Finding(chk, Status.NOT_EVALUATED, level, reason=why)
     try:
         found = list(chk.func(view))
     except Exception as exc:  # a bug in a check must not hide the others; report it loudly
         found = [Violation(chk.rule, f"internal error in ymir-conformance while checking: {exc!r}",
                            fix="report this to the ymir-conformance maintainers with the run's workspace")]
+    if off_declared and level is Level.MUST:
+        found = [Violation(**{**v.__dict__, "message": f"if a user switches export_format to "
+                              f"{view.outcome.off_declared_format} in the form, training fails: {v.message}"})
+                 for v in found]
+        level = off_declared_level(level)
     violations = [Violation(**{**v.__dict__, "level": level}) for v in found]
     return Finding(chk, Status.FAILED if violations else Status.PASSED, level, violations)
+
+
+def off_declared_level(level: Level) -> Level:
+    """The level of a rule on a training whose export format the image does not declare (its training template
+    names another one): the platform trains on it only when a user edits export_format in the form, so what
+    breaks there is a SHOULD (RunOutcome.off_declared_on)."""
+    return Level.SHOULD
 
 
 def judge(outcome: RunOutcome, release: Release = LATEST, areas: Iterable[Area] | None = None) -> list[Finding]:
