@@ -649,11 +649,18 @@ class Conductor:
         record = RunRecord(spec, None, ws)
         if spec.kind == "retraining" or not spec.shape.run_training:
             record.model_from, record.model_note = base.spec.id, note
-        record.outcome = self._run_diagnosed(spec, ws, record)
-        if spec.kind == "training":
-            record.outcome.off_declared_on = off_declared_releases(info, spec.object_type, spec.export_format,
-                                                                   spec.judged_on or (spec.release,), self.settings)
-            record.outcome.off_declared_format = spec.export_format_value
+        judged_on = spec.judged_on or (spec.release,)
+        off = off_declared_releases(info, spec.object_type, spec.export_format, judged_on, self.settings) \
+            if spec.kind == "training" else ()
+        if off and set(off) == set(judged_on):
+            # a format the image does not declare, judged at SHOULD wherever it runs: its failure is explained
+            # (the image does not read it), so no diagnosis retry (root, network, gpu_id) is spent on it
+            s = self.settings
+            record.outcome = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record,
+                                            ws.tensorboard_host)
+        else:
+            record.outcome = self._run_diagnosed(spec, ws, record)
+        record.outcome.off_declared_on, record.outcome.off_declared_format = off, spec.export_format_value
         if not spec.shape.run_training:
             record.outcome.model_object_type = self._registered_object_type(base)
         if spec.kind in ("training", "retraining") and record.outcome.succeeded:
