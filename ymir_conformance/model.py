@@ -150,6 +150,12 @@ class RunOutcome:
     # The input-coverage audit (audit.py): which annotation, image, index and model files under /in the run opened,
     # counted against what the index files and config.yaml list; {} = not watched (e.g. `judge` on external dirs)
     inputs_opened: dict[str, Any] = field(default_factory=dict)
+    # A training on an export format the image does not declare (its training template names another one): on
+    # these releases its MUST findings count as SHOULD ("if a user switches export_format to X in the form,
+    # training fails: ..."), since the platform trains on it only when a user edits export_format in the form.
+    # ``off_declared_format`` is the export_format value that training got (e.g. 'coco:raw').
+    off_declared_on: tuple[Any, ...] = ()  # platform releases (platform.Release)
+    off_declared_format: str = ""
 
     @property
     def log_path(self) -> Path:

@@ -227,7 +227,7 @@ class YmirSession:
             types = ", ".join(f"{t.name.lower()} ({int(t)}): {'/'.join(k.value for k in info.declared_tasks(t)) or 'no tasks'}"
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
-            lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
+            lines += [f"  note: {n}" for n in format_notes(info, s.releases, s)]
         return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -555,8 +555,8 @@ class YmirSession:
         members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
-        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}",
-                 detail=lambda: self.run_detail(record))
+        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}"
+                 + (f" ({record.model_note})" if record.model_note else ""), detail=lambda: self.run_detail(record))
 
     def run_detail(self, record: RunRecord) -> list[str]:
         """The docker command and the log tail of a run, the first time a failure shows them; later failures of
