@@ -15,7 +15,6 @@ and its result files written) but never exits: after ``exit_grace_s`` it is stop
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import stat
 import threading
@@ -37,8 +36,9 @@ from . import guard
 from .errors import DockerUnavailable, ImageNotFound, UnsafeOutput
 from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, MIN_FREE_BYTES, CgroupProbe, Limits
 from .model import ProgressSample, TaskShape
-from .owner import Owner, Probe, engine_time, gone
+from .owner import OWNER_FILE, Owner, Probe, engine_time, gone
 from .progress import MonitorSampler, parse_record
+from .rmtree import remove_tree
 
 LABEL_PREFIX = "org.ymir-conformance"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
@@ -557,9 +557,10 @@ class Reaped:
     containers: int = 0
     workspaces: int = 0
     owners: dict[str, str] = field(default_factory=dict)  # "pid 1234" (or "session abc") -> why it is gone
+    problems: list[str] = field(default_factory=list)  # workspaces that could not be removed (rmtree.remove_tree)
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.workspaces)
+        return bool(self.containers or self.workspaces or self.problems)
 
     def line(self) -> str:
         def n(count: int, what: str) -> str:
@@ -569,7 +570,11 @@ class Reaped:
         parts += [n(self.workspaces, "workspace")] if self.workspaces else []
         whose = ", ".join(f"{k}: {v}" for k, v in sorted(self.owners.items()))
         sessions = "a session that was" if len(self.owners) == 1 else f"{len(self.owners)} sessions that were"
-        return f"ymir-conformance: reaped {' and '.join(parts)} left by {sessions} killed ({whose})"
+        line = (f"ymir-conformance: reaped {' and '.join(parts)} left by {sessions} killed ({whose})"
+                if parts else "")
+        for problem in self.problems:
+            line += ("\n" if line else "") + f"ymir-conformance: could not reap a stale workspace: {problem}"
+        return line
 
 
 def _who(owner: Owner | None, session: str) -> str:
@@ -613,7 +618,10 @@ def reap_stale(cl: docker.DockerClient, workdir_root: Path | None, spare: tuple[
             why = gone(owner, mtime, probe)
             if why is None:
                 continue
-            shutil.rmtree(d, ignore_errors=True)
+            problem = remove_tree(d, last=OWNER_FILE)  # the owner file last: a partial removal is reaped again
+            if problem is not None:
+                done.problems.append(problem)
+                continue
             done.workspaces += 1
             done.owners[_who(owner, d.name)] = why
     return done

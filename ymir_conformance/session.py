@@ -32,6 +32,7 @@ from .image import ImageInfo, inspect_image
 from .model import (INFER, MINING, MINING_INFER, TRAINING, ObjectType, RunOutcome, Task, TaskShape)
 from .options import Settings
 from .platform import Release, describe
+from .rmtree import remove_tree, remove_tree_or_raise
 from .runner import LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container, run_labels, shm_size_for
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
@@ -587,7 +588,7 @@ class Conductor:
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)
         with self._cache_lock:
-            shutil.rmtree(dest, ignore_errors=True)
+            remove_tree_or_raise(dest)
             shutil.copytree(pkg.root, dest)
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
@@ -616,8 +617,7 @@ class Conductor:
                                           "the default bridge network"))
         for user, network, note in retries:
             diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-            if diag_out.exists():
-                shutil.rmtree(diag_out)
+            remove_tree_or_raise(diag_out)
             tensorboard = ws.retry_tensorboard(len(record.attempts))
             prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
                         model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
@@ -648,8 +648,7 @@ class Conductor:
         if not isinstance(cfg, dict):
             return False
         diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-        if diag_out.exists():
-            shutil.rmtree(diag_out)
+        remove_tree_or_raise(diag_out)
         tensorboard = ws.retry_tensorboard(len(record.attempts))
         prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0))
         try:
@@ -723,10 +722,16 @@ class Conductor:
             inputs_opened=inputs_opened,
         )
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> str | None:
+        """Stop scheduling and remove this session's workspace (unless --ymir-keep). Returns None, or what could not
+        be removed and why: a note for the user (terminal and report.json), never an exception and never a
+        verdict. The owner file goes last, so a later session can still reap whatever is left."""
         self.close()
-        if not self.settings.keep and self.workdir.exists():
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.settings.keep:
+            return None
+        from .owner import OWNER_FILE
+
+        return remove_tree(self.workdir, last=OWNER_FILE)
 
 
 def _result(future: Future[RunRecord]) -> RunRecord:
