@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .inotify import (IN_CLOSE_WRITE, IN_CREATE, IN_DONT_FOLLOW, IN_ISDIR, IN_MODIFY, IN_MOVED_TO, IN_ONLYDIR,
+from .inotify import (IN_CLOSE_WRITE, IN_CREATE, IN_ISDIR, IN_MODIFY, IN_MOVED_TO, IN_ONLYDIR,
                       IN_Q_OVERFLOW, Inotify)
 
 IDLE_CPU_FRACTION = 0.02  # of one core: below this over a window the container counts as idle
@@ -39,8 +39,8 @@ MAX_WATCHES = 256
 IN_DELETE = 0x00000200
 IN_MOVED_FROM = 0x00000040
 IN_ATTRIB = 0x00000004
-WRITE_MASK = (IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB
-              | IN_ONLYDIR | IN_DONT_FOLLOW)
+# no IN_DONT_FOLLOW: the path is /proc/self/fd/N, a magic link to the very directory opened with O_NOFOLLOW
+WRITE_MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
