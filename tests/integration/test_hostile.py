@@ -34,7 +34,6 @@ import stat
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -45,6 +44,7 @@ import docker
 import pytest
 
 from ymir_conformance.fixture_images import HOSTILE_GALLERY_FILES, image_tag, load_gallery
+from tests.tags import new_tag
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
 CANARY_DIR = Path("/var/lib/ymir-conformance-canary")
@@ -225,7 +225,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         for p in Path("/").glob(g.lstrip("/")):
             subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
     before = host_names()
-    tag = f"hostile-{uuid.uuid4().hex[:12]}"
+    tag = new_tag("hostile-")
 
     run = run_suite(entry, tmp_path, tag)
 
