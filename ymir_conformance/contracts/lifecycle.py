@@ -378,7 +378,8 @@ def lc_16(view: RunView) -> Iterator[Violation]:
     o = view.outcome
     if o.cpu_periods < LC16_MIN_PERIODS or o.cpu_throttled <= LC16_MIN_SHARE * o.cpu_periods:
         return
-    limit = o.limits.get("cpus") or "?"
+    cpus = o.limits.get("cpus")
+    limit = f"{float(cpus):g}" if isinstance(cpus, (int, float)) else "?"
     share = o.cpu_throttled / o.cpu_periods
     used = f", {o.cpu_usage_s:.0f} s of CPU time in {o.duration_s:.0f} s" if o.cpu_usage_s is not None else ""
     yield Violation(
