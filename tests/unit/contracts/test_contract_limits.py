@@ -111,7 +111,7 @@ def test_lc16_throttled_most_of_its_life_is_a_should_naming_the_limit(make: KitF
     throttled = dict(limits=cpu, cpu_periods=400, cpu_throttled=350, cpu_usage_s=40.0)
     assert kit.failed(**throttled) == {"LC-16"}
     (v,) = kit.violations("LC-16", **throttled)
-    assert "--cpus=1 " in v.message and "1 cores" in v.found and "350 of its 400" in v.message and "88%" in v.message
+    assert "(--cpus=1)" in v.message and "1 cores" in v.found and "350 of its 400" in v.message and "88%" in v.message
     assert "--ymir-limits=cpus=N" in v.message and "sched_getaffinity" in v.fix
     # no CPU limit (--ymir-limits=off or cpus=off): nothing to judge
     assert kit.finding("LC-16", limits=LIMITS, cpu_periods=400, cpu_throttled=400).status != Status.FAILED
