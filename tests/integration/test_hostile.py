@@ -211,6 +211,33 @@ def host_names() -> set[str]:
     return names
 
 
+def cleanup_problems(tmp: Path, run: Run) -> list[str]:
+    """The session cleaned up after itself whatever the image left in /out (issue 17 item 5): its exit status is
+    report.json's, nothing but the shared model cache is left in the workdir, and no device node anywhere under
+    the test's directory."""
+    import json
+
+    problems = []
+    report = tmp / "reports" / "report.json"
+    if run.exit_code is not None and report.is_file():
+        try:
+            status = json.loads(report.read_text()).get("exit_status")
+        except ValueError:
+            status = "unreadable"
+        if status != run.exit_code:
+            problems.append(f"exit status {run.exit_code} but report.json says exit_status {status}")
+    work = tmp / "work"
+    left = sorted(p.name for p in work.iterdir() if p.name != "model-cache") if work.is_dir() else []
+    if left:
+        problems.append(f"left in the workdir: {left}")
+    for dirpath, dirnames, filenames in os.walk(tmp, followlinks=False):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode):
+                problems.append(f"a device node was left at {os.path.join(dirpath, name)}")
+    return problems
+
+
 @pytest.mark.parametrize("entry", gallery())
 def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClient, fixture_image: Any, canary: bytes,
                                                tmp_path: Path, entry: dict[str, Any]) -> None:
@@ -269,6 +296,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         problems.append(f"host files created outside the workspace: {created}")
     if leftovers:
         problems.append(f"{len(leftovers)} container(s) left behind: {[c.name for c in leftovers]}")
+    problems += cleanup_problems(tmp_path, run)
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "
                f"rules printed {rules}")
