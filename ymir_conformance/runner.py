@@ -6,11 +6,13 @@ what a test harness needs: labels (so strays can be reaped), ``--network none`` 
 timeout that kills the container, stdout+stderr appended to ``/out/ymir-executor-out.log`` as it is produced
 (capped), a live monitor.txt sampler, and removal of the container in every case.
 
-Containment (limits.py, ``--ymir-limits``): every task and inspection container gets a pids limit, a memory
-limit, a bounded json-file log and no-new-privileges (``ContainerSpec.argv`` shows them, so the printed line
+Containment (limits.py, ``--ymir-limits``): every task and inspection container, first run and retry alike, gets
+a pids limit, a memory limit, a CPU limit, a bounded json-file log, no-new-privileges and ``--cap-drop=ALL`` with
+only the file-ownership capabilities added back (``ContainerSpec.argv`` shows them, so the printed line
 reproduces the run; ``--ymir-limits=off`` drops them all). While a task runs, :func:`run_container` samples the
-container's cgroup (pids.events, OOM kills) and watches for a run that is done (monitor.txt at 100% or state 3
-and its result files written) but never exits: after ``exit_grace_s`` it is stopped and marked ``never_exited``.
+container's cgroup (pids.events, OOM kills, CPU time and throttling) and watches for a run that is done
+(monitor.txt at 100% or state 3 and its result files written) but never exits: once it has been done and idle (no
+CPU time, no write under /out: idle.py) for ``exit_grace_s`` it is stopped and marked ``never_exited``.
 """
 from __future__ import annotations
 
