@@ -167,10 +167,28 @@ def run_suite(entry: dict[str, Any], tmp: Path, tag: str) -> Run:
     return Run(argv, code, wall, rusage.ru_maxrss / 1024, out_path.read_bytes(), killed, dropped)
 
 
+def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root, followlinks=False)`` without recursion (os.walk recurses on Python < 3.12, and a tree the
+    suite failed to remove may be thousands of levels deep); what cannot be listed (paths over PATH_MAX) is
+    skipped."""
+    stack = [str(root)]
+    while stack:
+        top = stack.pop()
+        dirs, files = [], []
+        try:
+            with os.scandir(top) as entries:
+                for e in entries:
+                    (dirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
+        except OSError:
+            continue
+        yield top, dirs, files
+        stack += [os.path.join(top, d) for d in dirs]
+
+
 def files_containing(root: Path, needle: bytes) -> list[str]:
     """Every regular file under ``root`` (symlinks not followed) whose bytes contain ``needle``."""
     hits = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in walk(root):
         for name in filenames + dirnames:
             p = os.path.join(dirpath, name)
             try:
@@ -230,7 +248,11 @@ def cleanup_problems(tmp: Path, run: Run) -> list[str]:
     left = sorted(p.name for p in work.iterdir() if p.name != "model-cache") if work.is_dir() else []
     if left:
         problems.append(f"left in the workdir: {left}")
-    for dirpath, dirnames, filenames in os.walk(tmp, followlinks=False):
+        from ymir_conformance.rmtree import remove_tree
+
+        for name in left:  # so that pytest's own tmp_path cleanup (shutil.rmtree) does not die on them later
+            remove_tree(work / name)
+    for dirpath, dirnames, filenames in walk(tmp):
         for name in dirnames + filenames:
             st = os.lstat(os.path.join(dirpath, name))
             if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode):
