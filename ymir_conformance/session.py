@@ -36,6 +36,7 @@ from .options import Settings
 from .platform import Release, describe
 from .runner import (LABEL_PREFIX, LABEL_SESSION, LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container,
                      run_labels, shm_size_for)
+from .rmtree import remove_tree, remove_tree_or_raise
 from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
                         package_model,
                         own_tree, prepare_out, tree_digest)
@@ -725,7 +726,7 @@ class Conductor:
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)
         with self._cache_lock:
-            shutil.rmtree(dest, ignore_errors=True)
+            remove_tree_or_raise(dest)
             shutil.copytree(pkg.root, dest, copy_function=guard.clone_file)  # sparse-aware: holes stay holes
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
@@ -805,8 +806,7 @@ class Conductor:
     def _retry_out(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> tuple[Path, Path | None]:
         """A fresh /out (and TensorBoard folder) for the next retry, as the platform would prepare it."""
         diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-        if diag_out.exists():
-            shutil.rmtree(diag_out)
+        remove_tree_or_raise(diag_out)
         tensorboard = ws.retry_tensorboard(len(record.attempts))
         prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
                     model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
@@ -946,16 +946,24 @@ class Conductor:
             memory_peak_bytes=result.memory_peak_bytes, log_bytes=result.log_bytes,
             log_bytes_dropped=result.log_bytes_dropped, log_cap_bytes=LOG_CAP_BYTES,
             never_exited=result.never_exited, done_s=result.done_s, exit_grace_s=s.exit_grace_s,
+            worked_after_done_s=result.worked_after_done_s, cpu_usage_s=result.cpu_usage_s,
+            cpu_periods=result.cpu_periods, cpu_throttled=result.cpu_throttled,
             asset_cache=ws.asset_cache, tensorboard_dir=tensorboard, asset_cache_digest_before=cache_before,
             asset_cache_digest_after=cache_after,
             inputs_opened=inputs_opened,
         )
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> str | None:
+        """Stop scheduling and remove this session's workspace (unless --ymir-keep). Returns None, or what could not
+        be removed and why: a note for the user (terminal and report.json), never an exception and never a
+        verdict. The owner file goes last, so a later session can still reap whatever is left."""
         self.close()
         self.remove_networks()
-        if not self.settings.keep and self.workdir.exists():
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.settings.keep:
+            return None
+        from .owner import OWNER_FILE
+
+        return remove_tree(self.workdir, last=OWNER_FILE)
 
 
 def _result(future: Future[RunRecord]) -> RunRecord:
@@ -1026,6 +1034,9 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,
         "pids_peak": o.pids_peak, "memory_peak_bytes": o.memory_peak_bytes, "log_bytes": o.log_bytes,
         "log_bytes_dropped": o.log_bytes_dropped, "never_exited": o.never_exited, "done_s": o.done_s,
+        "worked_after_done_s": round(o.worked_after_done_s, 1),
+        "cpu": {"usage_s": None if o.cpu_usage_s is None else round(o.cpu_usage_s, 3), "periods": o.cpu_periods,
+                "throttled": o.cpu_throttled},
         "progress": [{"seen_s": round(p.seen_s, 3), "line": p.raw.split("\n", 1)[0]} for p in o.progress],
         "progress_timing": timing_summary(o.progress, o.duration_s),
         "inputs_opened": o.inputs_opened,
