@@ -32,6 +32,7 @@ SESSION_KEY = pytest.StashKey["YmirSession"]()
 SYSTEM_OUT_KEY = pytest.StashKey[list[str]]()  # a test's findings, for its JUnit <system-out>
 HEADLINE_KEY = pytest.StashKey[str]()  # a failed test's first violation: '[TR-02 MUST] ...'
 SUITE_DIR = Path(__file__).parent / "suite"
+CLEANUP_NOTE = "ymir-conformance: cleanup incomplete (the verdict and the exit status stand; a later session reaps the rest): "
 
 # which task kinds each suite test is parametrized over (None: every kind that is not a negative input)
 NEGATIVE_KINDS = tuple(k for k in KIND_SHAPES if k.startswith("negative-"))
@@ -115,6 +116,7 @@ class YmirSession:
         self._sigterm_installed = False
         self._terminating = False  # a SIGTERM arrived
         self._finishing = False  # sessionfinish began: a SIGTERM no longer interrupts the cleanup
+        self.cleanup_problems: list[str] = []  # workspaces not removed completely (rmtree.remove_tree says why)
 
     @property
     def conductor(self) -> Conductor:
@@ -161,10 +163,12 @@ class YmirSession:
             except (ValueError, OSError):
                 pass
 
-    def release(self) -> None:
-        """Remove this session's containers and workspace (idempotent; the last resort at unconfigure)."""
+    def release(self) -> str | None:
+        """Remove this session's containers and workspace (idempotent; the last resort at unconfigure). Returns
+        what could not be removed (a note for the terminal and report.json), never raises for it."""
         from .runner import reap
 
+        problem: str | None = None
         if self._conductor is not None:
             # first: no queued run may start a container after the reap below (--ymir-keep: running ones are
             # stopped, not removed)
@@ -175,7 +179,10 @@ class YmirSession:
                     reap(cl, self.session_id)
                 except Exception:  # the engine went away: the next session reaps by owner
                     pass
-            self._conductor.cleanup()
+            problem = self._conductor.cleanup()
+            if problem is not None:
+                self.cleanup_problems.append(problem)
+        return problem
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.force_xunit2()
@@ -228,7 +235,7 @@ class YmirSession:
             types = ", ".join(f"{t.name.lower()} ({int(t)}): {'/'.join(k.value for k in info.declared_tasks(t)) or 'no tasks'}"
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
-            lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
+            lines += [f"  note: {n}" for n in format_notes(info, s.releases, s)]
         return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -450,15 +457,17 @@ class YmirSession:
         removed = [0]
 
         def work() -> None:
-            import shutil
-
+            from .owner import OWNER_FILE
+            from .rmtree import remove_tree
             from .runner import reap
 
             try:
                 removed[0] = reap(self.conductor.cl, worker_session)
             except Exception:  # the engine went away
                 pass
-            shutil.rmtree((self.settings.workdir or Path(".ymir-work")) / worker_session, ignore_errors=True)
+            problem = remove_tree((self.settings.workdir or Path(".ymir-work")) / worker_session, last=OWNER_FILE)
+            if problem is not None:
+                self.cleanup_problems.append(problem)
 
         t = threading.Thread(target=work, name=f"ymir-reap-{worker_session}", daemon=True)
         t.start()
@@ -476,6 +485,9 @@ class YmirSession:
         if not parts:
             return None
         merged = merge_reports(parts)
+        cleanup = list(dict.fromkeys(p for part in parts for p in part.get("cleanup", [])))
+        if cleanup:  # a copy: merge_reports returns a single part as it is
+            merged = {**merged, "cleanup": cleanup}
         if self.lost_container_runs:  # a copy: merge_reports returns a single part as it is
             merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.lost_container_runs}
         merged = {**merged, "command": ["pytest", *map(str, self.config.invocation_params.args)]}  # to reproduce
@@ -492,7 +504,8 @@ class YmirSession:
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
-        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
+        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes
+                                  + [CLEANUP_NOTE + p for p in data.get("cleanup", [])]):
             terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
@@ -507,22 +520,30 @@ class YmirSession:
         if self._terminating:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         workeroutput = getattr(self.config, "workeroutput", None)
+        # the report's data and the run logs are read from the workspaces: both before the cleanup, whose
+        # problems (a tree it could not remove) are then added as a note, never as a verdict or an exit status
+        data: dict[str, Any] | None
         if workeroutput is not None:  # an xdist worker: the controller renders and writes the reports
             self._sync_ledger()
-            workeroutput["ymir_report"] = json.dumps(report_data(self.ledger, self.settings), default=str)
+            data = report_data(self.ledger, self.settings)
         else:
             data = self.report()
-            if data is not None:
-                self.final = finish(data, exit_status=int(session.exitstatus))
-                self.junit_properties(self.final, int(session.exitstatus))
-                if self.settings.report_dir is not None:
-                    write_reports(self.final, self.settings.report_dir)
         if self.settings.report_dir is not None and self._conductor is not None:
             try:  # each process (xdist worker or not) writes the logs of its own runs
                 write_logs(self._conductor.records.values(), self.settings.report_dir)
             except OSError as exc:
                 self.notes.append(f"ymir-conformance: run logs not written under {self.settings.report_dir}: {exc}")
         self.release()
+        problems = list(dict.fromkeys(self.cleanup_problems))
+        self.notes += [CLEANUP_NOTE + p for p in problems]
+        if workeroutput is not None:
+            workeroutput["ymir_report"] = json.dumps({**(data or {}), "cleanup": problems}, default=str)
+        elif data is not None:
+            data["cleanup"] = list(dict.fromkeys([*data.get("cleanup", []), *problems]))
+            self.final = finish(data, exit_status=int(session.exitstatus))
+            self.junit_properties(self.final, int(session.exitstatus))
+            if self.settings.report_dir is not None:
+                write_reports(self.final, self.settings.report_dir)
 
     def _sync_ledger(self) -> None:
         if self._conductor is not None:
@@ -556,7 +577,8 @@ class YmirSession:
         members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
-        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}",
+        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}"
+                 + (f" ({record.model_note})" if record.model_note else ""),
                  detail=lambda test, verbose: self.run_detail(record, test, verbose), shown=self.shown)
 
     def run_detail(self, record: RunRecord, test: str, verbose: bool) -> list[str]:

@@ -384,6 +384,35 @@ def lc_15(view: RunView) -> Iterator[Violation]:
             "stages).")
 
 
+LC16_MIN_PERIODS = 50  # CFS periods (100 ms each by default) with work: a run of a few seconds is not judged
+LC16_MIN_SHARE = 0.5  # throttled in more than this share of them: "for most of its life"
+
+
+@check("LC-16", "is not held back by the suite's CPU limit for most of its run (--cpus)", area=Area.LIFECYCLE,
+       level=Level.SHOULD, needs_success=False, unless=lambda view: _no_limit(view, "cpus"))
+def lc_16(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.cpu_periods < LC16_MIN_PERIODS or o.cpu_throttled <= LC16_MIN_SHARE * o.cpu_periods:
+        return
+    cpus = o.limits.get("cpus")
+    limit = f"{float(cpus):g}" if isinstance(cpus, (int, float)) else "?"
+    share = o.cpu_throttled / o.cpu_periods
+    used = f", {o.cpu_usage_s:.0f} s of CPU time in {o.duration_s:.0f} s" if o.cpu_usage_s is not None else ""
+    yield Violation(
+        "LC-16", f"the container wanted more than the suite's CPU limit of {limit} cores (--cpus={limit}) for most "
+        f"of its run: the kernel throttled it in {o.cpu_throttled} of its {o.cpu_periods} scheduling periods "
+        f"({share:.0%}{used}). The suite limits CPUs so that the host (and the suite) stay responsive; this run "
+        "took longer here than it would with every core, and its time budgets were judged on that. On the "
+        "platform it shares the host's cores with other users' tasks, which is where it starts more threads than "
+        "it is given. To let it use more here: --ymir-limits=cpus=N (at most this host's cores) or "
+        "--ymir-limits=cpus=off.", found=f"throttled in {share:.0%} of {o.cpu_periods} CPU periods at {limit} cores",
+        expected=f"threads sized to the CPUs the container is given ({limit} here)",
+        fix="Size thread pools and DataLoader workers from the CPUs the container may use, not from the host's "
+            "core count: read the cgroup quota (/sys/fs/cgroup/cpu.max, or cpu.cfs_quota_us / cpu.cfs_period_us) or "
+            "len(os.sched_getaffinity(0)), and set torch.set_num_threads, OMP_NUM_THREADS and num_workers from it "
+            "(or from a config key).")
+
+
 @check("LC-13", "writes a bounded amount of log output (the platform keeps every byte)", area=Area.LIFECYCLE,
        level=Level.SHOULD, needs_success=False)
 def lc_13(view: RunView) -> Iterator[Violation]:

@@ -49,6 +49,12 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
         "dataset_size": ({k: v for k, v in settings.dataset_size.__dict__.items() if v is not None}
                          if settings.dataset_size else None),
     }
+    from ..session import format_notes
+
+    for img in data.get("images", []):  # with the profile's notes (formats judged at SHOULD)
+        info = ledger.images.get(img["image"])
+        if info is not None:
+            img["notes"] = format_notes(info, ledger.releases, settings)
     for run in data.get("runs", []):
         if "skipped" in run:
             continue

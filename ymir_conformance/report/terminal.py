@@ -31,6 +31,9 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
             lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
         if len(img["compatibility"]) > 1:
             lines.append(f"  => {img['summary']}")
+        for note in dict.fromkeys(r["model_note"] for r in data.get("runs", [])
+                                  if r.get("image") == img["image"] and r.get("model_note")):
+            lines.append(f"  note: {note}")  # downstream runs on another format's model: the verdict rests on it
         if quiet:
             continue
         lines.append("  task runs:")
