@@ -21,6 +21,7 @@ from .platform import ReleaseRange
 from .printable import printable, printable_lines
 from . import hyper
 from .errors import ConformanceError, SettingsError
+from .failure_text import Shown
 from .options import Settings, add_options, resolve
 from .platform import Release, describe
 from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, format_notes, plan
@@ -100,7 +101,7 @@ class YmirSession:
         self.worker_sessions: dict[int, tuple[str, str]] = {}  # id(node) -> (worker id, its session id)
         self.xdist_notes: list[str] = []  # controller: what the terminal summary says about the workers
         self.notes: list[str] = []  # other lines for the end of the terminal summary (e.g. the JUnit family)
-        self.detailed_runs: set[tuple[str, str]] = set()  # (image, run id) whose docker line + log a failure showed
+        self.shown = Shown()  # what failures printed already (fixes, first violations, runs' docker line + log)
         self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
         self.lost_container_runs = 0  # controller: container runs of crashed workers (they send no report)
         self.creates_by_session: dict[str, int] = {}  # controller: task containers created, per session id
@@ -577,21 +578,67 @@ class YmirSession:
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
         conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}"
-                 + (f" ({record.model_note})" if record.model_note else ""), detail=lambda: self.run_detail(record))
+                 + (f" ({record.model_note})" if record.model_note else ""),
+                 detail=lambda test, verbose: self.run_detail(record, test, verbose), shown=self.shown)
 
-    def run_detail(self, record: RunRecord) -> list[str]:
-        """The docker command and the log tail of a run, the first time a failure shows them; later failures of
-        the same run point back to it."""
+    def run_detail(self, record: RunRecord, test: str, verbose: bool) -> list[str]:
+        """What a failure says about its run, the first time a failure of the run is shown: its exit, the error
+        found in its log (excerpt.py), its last lines, where the whole log is, and its docker command (shortened;
+        with ``verbose`` in full and the last 15 lines). Later failures of the run point to that one. The first
+        line continues the failure's 'run ..., platform ...:' line."""
+        from . import failure_text
+        from .excerpt import SHORT_TAIL, TAIL, read_excerpt
+        from .printable import log_line
+
         key = (record.spec.image, record.spec.id)
-        if key in self.detailed_runs:
-            return [f"(docker command and log of run {record.spec.id}: in its first failure above)"]
-        self.detailed_runs.add(key)
+        first = self.shown.runs.setdefault(key, test)
+        if first != test:
+            return [f"its docker command and log: see {first} above"]
         o = record.outcome
-        lines = [f"docker command: {' '.join(o.argv)}"] if o is not None and o.argv else []
-        tail = _tail(record)
-        if tail:
-            lines += ["last lines of /out/ymir-executor-out.log:", tail]
+        if o is None:
+            return []
+        status = ("timed out" if o.timed_out else f"exit {o.exit_code}") + f" after {o.duration_s:.1f} s"
+        ex = read_excerpt(o.out_dir)
+        where = self.log_location(record)
+        found = ex.render(verbose)
+        lines = [status]
+        if ex.problem:
+            lines[0] += f"; {ex.problem}"
+        elif not found and not verbose and o.exit_code == 0 and not o.timed_out:
+            lines[0] += f"; no error in its log {where}"
+        else:
+            lines += found
+            tail = ex.tail[-(TAIL if verbose or not found else SHORT_TAIL):]
+            if tail:
+                lines += [f"last {len(tail)} lines of /out/ymir-executor-out.log:"] + [log_line(t) for t in tail]
+            else:
+                lines.append("/out/ymir-executor-out.log is empty")
+            lines.append(f"log: {where}")
+        if o.argv:
+            if verbose:
+                lines.append(f"docker command: {' '.join(o.argv)}")
+            else:
+                short = failure_text.short_command(o.argv)
+                shown_in = self.shown.commands.setdefault(failure_text.same_shape(short), test)
+                if shown_in == test:
+                    lines.append(f"  {short}")
+                else:
+                    lines[0] += f"; docker command like {shown_in}'s above"
         return lines
+
+    def log_location(self, record: RunRecord) -> str:
+        """Where the run's whole log is, and whether it is kept: logs/<image>/<run>.log in the report
+        directory, else the workspace's /out/ymir-executor-out.log."""
+        from .report import log_name
+
+        s = self.settings
+        if s.report_dir is not None:
+            return f"{_nearby(s.report_dir / log_name(record.spec.image, record.spec.id))} (its last MiB, kept)"
+        assert record.outcome is not None
+        path = _nearby(record.outcome.out_dir / "ymir-executor-out.log")
+        if s.keep:
+            return f"{path} (kept: --ymir-keep)"
+        return f"{path} (not kept: --ymir-report-dir keeps logs)"
 
     def judge_negative(self, spec: RunSpec, record: RunRecord, node: pytest.Item) -> None:
         """The image must cope (exit 0 with valid outputs) or fail cleanly: non-zero exit, monitor state 4 with
@@ -617,13 +664,15 @@ class YmirSession:
                     "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
             findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))
         self.ledger.add(spec.image, spec.id, "negative", {target: findings})
-        conclude({target: findings}, self.settings, node, context=context, detail=lambda: self.run_detail(record))
+        conclude({target: findings}, self.settings, node, context=context,
+                 detail=lambda test, verbose: self.run_detail(record, test, verbose), shown=self.shown)
 
     def judge_image(self, image: str, node: pytest.Item) -> None:
         info = self.conductor.info(image)
         per_release = {r: info.findings(r) for r in self.settings.releases}
         self.ledger.add(image, "image", "image", per_release)
-        conclude(per_release, self.settings, node, context=f"image {image}", detail=lambda: [])
+        conclude(per_release, self.settings, node, context=f"image {image}", detail=lambda test, verbose: [],
+                 shown=self.shown)
 
 
 def spec_test_id(spec: RunSpec, test_name: str) -> str:
@@ -687,30 +736,39 @@ def _clean_failure(o: Any) -> str | None:
     fields = raw.split("\n", 1)[0].split("\t")
     if rec is None or rec[2] != 4:
         first = raw.splitlines()[0][:200] if raw else "(empty)"
-        return f"exit {o.exit_code} but monitor.txt line 1 is {first!r}, not state 4"
+        return f"exit {o.exit_code} but monitor.txt line 1 is {printable(repr(first))}, not state 4"
     if len(fields) < 5 or not fields[4].strip().startswith("3000"):
-        return f"state 4 without a 3000xx code in column 5 (found {fields[4][:40] if len(fields) > 4 else 'nothing'!r})"
+        found = printable(repr(fields[4][:40] if len(fields) > 4 else "nothing"))
+        return f"state 4 without a 3000xx code in column 5 (found {found})"
     return None
 
 
-def _tail(record: RunRecord, n: int = 15) -> str:
-    from . import guard
+def _nearby(path: Path) -> str:
+    """``path`` relative to the working directory when it is beneath it, else absolute."""
+    import os
 
-    if record.outcome is None:
-        return ""
-    return "\n".join(guard.tail_lines(record.outcome.out_dir, "ymir-executor-out.log", n))
+    full = path.absolute()
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(full)
 
 
 def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node: pytest.Item | None, context: str,
-             detail: Callable[[], list[str]]) -> None:
+             detail: Callable[[str, bool], list[str]], shown: Shown | None = None) -> None:
     """Turn one test's findings (per judged release) into its outcome.
 
     The test fails on MUST violations (and SHOULD with --ymir-strict) on a gated release (--ymir-gate, default
     every judged release): the failure text starts with the violations (``[TR-02 MUST] ...``), then what was
-    judged, then ``detail()`` (the docker command and the log tail, once per run). Violations on releases that
-    do not gate are reported, never failed. Every finding goes to the test's JUnit <system-out>; SHOULD
-    violations are never Python warnings: the ymir-conformance summary lists them.
+    judged, then ``detail(test, verbose)`` (the run's exit, log excerpt and docker command, once per run).
+    By default the text is sized for a human (failure_text.py: per rule the first violation in full and the
+    others counted, each fix once, a shortened docker command); with -v (verbosity >= 1) every violation and
+    the full docker command. Violations on releases that do not gate are reported, never failed. Every finding
+    goes to the test's JUnit <system-out>; SHOULD violations are never Python warnings: the ymir-conformance
+    summary lists them.
     """
+    from . import failure_text
+
     releases = sorted(per_release)
     gated = [r for r in releases if r in settings.gated]
 
@@ -720,11 +778,11 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
 
     failing = [r for r in gated if blocking_on(r)]
     with_findings = [r for r in releases if any(f.status is Status.FAILED for f in per_release[r])]
-    shown = max(failing) if failing else max(with_findings) if with_findings else max(releases)
-    findings = per_release[shown]
+    shown_on = max(failing) if failing else max(with_findings) if with_findings else max(releases)
+    findings = per_release[shown_on]
     must, should = must_and_should(findings)
     on = describe([r for r in releases if _rules(per_release[r]) == _rules(findings)]) if len(releases) > 1 \
-        else str(shown)
+        else str(shown_on)
     out = [f"{context}: judged on platform {', '.join(str(r) for r in releases)}"
            + (f" (gating: {', '.join(str(r) for r in gated) or 'none'})" if settings.gate else "")]
     for f in findings:
@@ -739,20 +797,33 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
     if node is not None:
         node.stash[SYSTEM_OUT_KEY] = out
     if failing:
-        blocking = blocking_on(shown)
+        blocking = blocking_on(shown_on)
         violations = [v for f in blocking for v in f.violations]
-        text = render_all(violations)
-        rules = sorted({f.check.rule for f in blocking})
-        text += ["", f"{len(violations)} violation(s) of {', '.join(rules)} on platform {on}, by {context}"]
         rest = [v for f in (must + should) if f not in blocking for v in f.violations]
-        if rest:
-            text += ["also (SHOULD, not failing):"] + render_all(rest)
+        rules = sorted({f.check.rule for f in blocking})
+        test = node.name if node is not None else context
+        verbose = node is None or node.config.get_verbosity() >= 1
+        summary = f"{len(violations)} violation(s) of {', '.join(rules)} on platform {on}, by {context}"
+        if verbose:
+            text = render_all(violations) + ["", summary]
+            if rest:
+                text += ["also (SHOULD, not failing):"] + render_all(rest)
+        else:
+            memo = shown if shown is not None else failure_text.Shown()
+            text = failure_text.violations(violations, memo, test)
+            if rest:
+                text += ["also (SHOULD, not failing):"] + failure_text.violations(rest, memo, test)
         not_gating = [r for r in with_findings if r not in settings.gated]
         if not_gating:
             text.append(f"reported, not gating (--ymir-gate): findings on platform {describe(not_gating)}")
-        text += detail()
-        if node is not None:
-            node.stash[HEADLINE_KEY] = printable(text[0].split("\n", 1)[0], limit=0)
+        more = detail(test, verbose)
+        if more:  # one line for the run: '<kind> run <id>, platform 2.5: exit 0 after ...'
+            text += [f"{context}, platform {on}: {more[0]}"] + more[1:]
+        elif not verbose:
+            text.append(summary)
+        if node is not None:  # JUnit's failure message and the short summary: the first violation's own line
+            first = violations[0].render(with_fix=False) if violations else text[0]
+            node.stash[HEADLINE_KEY] = printable(first.split("\n", 1)[0], limit=0)
         pytest.fail(printable_lines("\n".join(text)), pytrace=False)  # the one failure text: printable only
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):

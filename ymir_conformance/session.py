@@ -1010,6 +1010,7 @@ def _failed_with_no_gpu(o: RunOutcome) -> bool:
 
 
 def outcome_json(record: RunRecord) -> dict[str, Any]:
+    from .excerpt import read_excerpt
     from .progress import timing_summary
 
     o = record.outcome
@@ -1029,6 +1030,7 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "exit_code": o.exit_code, "timed_out": o.timed_out, "duration_s": round(o.duration_s, 3),
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,
         "diagnosis": o.diagnosis, "attempts": record.attempts, "log_tail": tail,
+        "error_excerpt": read_excerpt(o.out_dir).to_json(),  # the real error found anywhere in the log
         "retries": record.retries, "diagnose": record.diagnose, "network_name": o.network_name,
         "needs_network": o.needs_network,
         "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,

@@ -122,9 +122,8 @@ def test_exit_zero_without_result_fails_training_with_tr_01(pytester: pytest.Pyt
     result.assert_outcomes(passed=3, failed=1, skipped=3)
     result.stdout.fnmatch_lines([
         "[[]TR-01 MUST[]] /out/models/result.yaml does not exist after training*",
-        "1 violation(s) of TR-01 on platform 2.5, by training run det-voc",
-        "docker command: docker run --rm *ymir-conformance/broken-no-result:latest",
-        "last lines of /out/ymir-executor-out.log:",
+        "training run det-voc, platform 2.5: exit 0 after * s; no error in its log *",
+        "  docker run -v …:/in:ro -v …:/out (+2 mounts) --user * ymir-conformance/broken-no-result:latest",
         "*platform 2.5  FAIL       not conformant  MUST: TR-01 (det-voc)*",
         "findings:",
         "  [[]TR-01 MUST[]] det-voc: /out/models/result.yaml does not exist after training*",
@@ -182,14 +181,14 @@ def test_xdist_workers_share_the_work_and_the_controller_reports_it_all(pytester
 
 
 def test_quiet_output_of_a_failing_image_is_exact(pytester: pytest.Pytester, fixture_image: Any) -> None:
-    """-q: the failure once with the docker line and log tail, the verdict block, one line per finding; no
-    pytest warnings summary."""
+    """-q: the failure once with the run's line and its shortened docker command, the verdict block, one line per
+    finding; no pytest warnings summary."""
     image = fixture_image("broken-metric-percent")
     reports = pytester.path / "reports"
     result = run_suite(pytester, image, "-q", f"--junitxml={reports / 'junit.xml'}", f"--ymir-report-dir={reports}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
-    assert out.count("docker command: docker run") == 1 and out.count("last lines of /out/ymir-executor-out.log") == 1
+    assert out.count("  docker run -v …:/in:ro") == 1 and out.count("training run det-voc, platform 2.5: exit 0") == 1
     assert "warnings summary" not in out and "task runs:" not in out
     result.stdout.fnmatch_lines([
         "*ymir-conformance verdict*",
@@ -205,7 +204,7 @@ def test_quiet_output_of_a_failing_image_is_exact(pytester: pytest.Pytester, fix
     assert_valid_junit(reports / "junit.xml")
     failure = next(ET.parse(reports / "junit.xml").getroot().iter("failure"))
     assert (failure.get("message") or "").startswith("[TR-02 MUST] mAP = 41.41 is outside [0, 1]")
-    assert (failure.text or "").index("[TR-02 MUST]") < (failure.text or "").index("docker command: docker run")
+    assert (failure.text or "").index("[TR-02 MUST]") < (failure.text or "").index("  docker run -v …:/in:ro")
     data = assert_valid_report(reports / "report.json")
     assert data["exit_status"] == 1
     assert [(f["rule"], f["level"], f["run"], f["where"]) for f in data["findings"]] == [

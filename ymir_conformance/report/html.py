@@ -301,6 +301,10 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
                        f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
         out.append("</table>")
         for run_id in dict.fromkeys(f["run"] for f in fs):
+            excerpt = ((runs.get(run_id) or {}).get("error_excerpt") or {}).get("lines") or []
+            if excerpt:  # the real error first, wherever the log printed it
+                out.append(f"<div class=sub>error found in the log of run {_e(run_id)}</div>"
+                           f"<pre>{_e(chr(10).join(excerpt))}</pre>")
             tail = (runs.get(run_id) or {}).get("log_tail") or []
             if tail:
                 log = runs[run_id].get("log_file")
