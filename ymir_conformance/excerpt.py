@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -346,6 +347,26 @@ def read_excerpt(out_dir: Path, rel: str = "ymir-executor-out.log", window: int 
         return Excerpt(problem=f"/out/{rel} was not read: it {exc.problem}")
     except OSError as exc:
         return Excerpt(problem=f"/out/{rel} was not read: {exc.strerror or exc}")
+    key = (str(out_dir), rel, window, tail, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    cached = _CACHE.get(key)
+    if cached is not None:  # a finished run's log: the failure text, V1 and report.json all ask for it
+        os.close(fd)
+        return cached
+    excerpt = _scan_fd(fd, st, window, tail)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = excerpt
+    return excerpt
+
+
+_CACHE: dict[tuple[object, ...], Excerpt] = {}
+_CACHE_SIZE = 64
+_CACHE_LOCK = threading.Lock()
+
+
+def _scan_fd(fd: int, st: os.stat_result, window: int, tail: int) -> Excerpt:
+    """Scan the open log ``fd`` (closed here) as :func:`read_excerpt` describes."""
     scanner = Scanner(tail)
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     read = 0

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from .. import diagnosis, guard
 from ..model import RunOutcome
+from ..printable import printable
 from .base import START_COMMAND, Area, Level, RunView, Violation, cap, check, short
 from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
 
@@ -47,8 +48,8 @@ def _final_monitor(view: RunView) -> Snapshot | None:
 
 FIX_EXIT = (
     f"Make {START_COMMAND} (its default CMD/ENTRYPOINT, run with no arguments) finish the task and exit 0. Any non-zero exit fails the task; the task message "
-    "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. See the log tail "
-    "above for the cause."
+    "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. The error found in the log and its "
+    "last lines are shown with this failure."
 )
 
 
@@ -89,6 +90,18 @@ def _limit_note(o: RunOutcome) -> str:
     return f" after {' and '.join(notes)}" if notes else ""
 
 
+def _decisive_error(o: RunOutcome) -> str:
+    """' The error in its log: ValueError: ... (N lines before its end).' when the log shows one, else ''."""
+    from ..excerpt import read_excerpt
+
+    ex = read_excerpt(o.out_dir)
+    if not ex.error:
+        return ""
+    tb, _ = ex.primary()
+    where = f" ({ex.before_end(tb.end)} lines before its end)" if tb is not None and tb.end >= 0 else ""
+    return f" The error in its log: {printable(ex.error, 300)}{where}."
+
+
 @check("V1", "the container exits 0", area=Area.LIFECYCLE, level=Level.MUST, needs_success=False)
 def v1_exit_code(view: RunView) -> Iterator[Violation]:
     o = view.outcome
@@ -116,8 +129,8 @@ def v1_exit_code(view: RunView) -> Iterator[Violation]:
                f"{_render_tail(tail)}")
         found = "no exit code"
     else:
-        msg = (f"the container exited {o.exit_code}{_limit_note(o)}{code_note}. Last {TAIL_LINES} log lines (the "
-               f"task message the user sees): {_render_tail(tail)}")
+        msg = (f"the container exited {o.exit_code}{_limit_note(o)}{code_note}.{_decisive_error(o)} Last "
+               f"{TAIL_LINES} log lines (the task message the user sees): {_render_tail(tail)}")
         found = f"exit code {o.exit_code}"
     yield Violation("V1", msg, file=LOG_PATH, where=f"last {TAIL_LINES} lines", found=found,
                     expected="exit code 0", fix=FIX_EXIT)
