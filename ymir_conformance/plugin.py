@@ -1,7 +1,6 @@
-"""The pytest11 entry point: hooks only; the work is delegated.
-
-Without ``--image`` (or the ``ymir_images`` ini value) the plugin adds its options and markers and nothing
-else: a normal pytest run is unchanged.
+"""The session plugin: hooks only; the work is delegated. The pytest11 entry point (entry.py) imports and
+registers it from pytest_configure only when there are images to certify (``--image`` or the ``ymir_images``
+ini value): without them a pytest run, ``pytest --help`` included, never imports this module.
 """
 from __future__ import annotations
 
@@ -21,13 +20,15 @@ from .contracts.base import Area, Check, Finding, Level, Status, Violation, judg
 from .platform import ReleaseRange
 from . import hyper, xdist_groups
 from .errors import ConformanceError, SettingsError
-from .options import Settings, add_options, resolve
+from .entry import SESSION_KEY
+# an install made before entry.py (an editable one keeps its pytest11 entry point until reinstalled) still loads
+# this module as the entry point: it then gets the entry point's hooks and fixture from here
+from .entry import pytest_addoption, pytest_configure, ymir  # noqa: F401
+from .options import SETTINGS_KEY, Settings
 from .platform import Release, describe
 from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, format_notes, plan
 from .verdict import Ledger, merge_reports, must_and_should
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey["YmirSession"]()
 SYSTEM_OUT_KEY = pytest.StashKey[list[str]]()  # a test's findings, for its JUnit <system-out>
 HEADLINE_KEY = pytest.StashKey[str]()  # a failed test's first violation: '[TR-02 MUST] ...'
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -44,20 +45,8 @@ TEST_KINDS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gpu: needs a Docker engine with an NVIDIA GPU runtime (skipped elsewhere)")
-    config.addinivalue_line("markers", "ymir_area(name): the contract area a conformance test judges")
-    try:
-        settings = resolve(config)
-    except SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[SETTINGS_KEY] = settings
-    if not settings.images:
-        return
+def start_session(config: pytest.Config, settings: Settings) -> None:
+    """From the entry point's pytest_configure (entry.py), when there are images to certify."""
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE_DIR)]
     session = YmirSession(config, settings)
@@ -751,13 +740,5 @@ def _rules(findings: list[Finding]) -> set[tuple[str, str]]:
     return {(f.check.rule, str(f.level)) for f in findings if f.status is Status.FAILED}
 
 
-@pytest.fixture
-def ymir(request: pytest.FixtureRequest) -> YmirSession:
-    """The ymir-conformance session: run specs, judge areas (only with --image)."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip("ymir-conformance needs --image=REPO:TAG")
-    return session
-
-
-__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude"]
+__all__ = ["YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "start_session", "pytest_addoption",
+           "pytest_configure", "ymir"]
