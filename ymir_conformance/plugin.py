@@ -62,8 +62,11 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
         for engine in session.conductor.pool.engines:
             for image in settings.images:
                 ensure_image(engine.cl, image)
+        session.inspect_ahead()  # overlaps the transfer probes below and pytest's own collection work
+        for engine in session.conductor.pool.engines:
             session.conductor.transfer_for(engine, settings.images[0])
     except ConformanceError as exc:
+        session.join_inspection()
         session.release()
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
@@ -173,10 +176,32 @@ class YmirSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._finishing = True
+        self.join_inspection()
         try:
             self.release()
         finally:
             self.restore_sigterm()
+
+    def inspect_ahead(self) -> None:
+        """Inspect the images in the background from pytest_configure on; the parametrization (all_specs) awaits
+        the result (Conductor.inspect_all holds its lock while inspecting and keeps what it found). Not on an
+        xdist controller, which collects nothing. An error is not kept: all_specs inspects again and reports it."""
+        if self.config.getoption("numprocesses", None) and getattr(self.config, "workerinput", None) is None:
+            return
+
+        def inspect() -> None:
+            try:
+                self.conductor.inspect_all(self.settings.images)
+            except Exception:
+                pass
+
+        self._inspecting = threading.Thread(target=inspect, name="ymir-inspect-ahead", daemon=True)
+        self._inspecting.start()
+
+    def join_inspection(self) -> None:
+        ahead = getattr(self, "_inspecting", None)
+        if ahead is not None:
+            ahead.join()
 
     def all_specs(self) -> list[RunSpec]:
         if self.specs is None:
