@@ -63,8 +63,8 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
             for image in settings.images:
                 ensure_image(engine.cl, image)
         session.inspect_ahead()  # overlaps the transfer probes below and pytest's own collection work
-        for engine in session.conductor.pool.engines:
-            session.conductor.transfer_for(engine, settings.images[0])
+        for engine in session.conductor.pool.engines if not config.getoption("collectonly", False) else ():
+            session.conductor.transfer_for(engine, settings.images[0])  # --collect-only runs nothing: no probe
     except ConformanceError as exc:
         session.join_inspection()
         session.release()
