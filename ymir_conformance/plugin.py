@@ -516,7 +516,8 @@ class YmirSession:
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
-        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
+        loadgroup = self.config.getoption("dist", "no") == "loadgroup"
+        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data, loadgroup) + self.notes):
             terminalreporter.write_line(line)
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
@@ -660,13 +661,15 @@ def xdist_group_name(spec: RunSpec) -> str:
     return name.replace("@", "%40").replace("[", "%5B").replace("]", "%5D")
 
 
-def repeated_runs_lines(data: dict[str, Any]) -> list[str]:
+def repeated_runs_lines(data: dict[str, Any], loadgroup: bool = False) -> list[str]:
     repeated: dict[str, int] = data.get("repeated_runs") or {}
     if not repeated:
         return []
+    advice = ("although --dist loadgroup was given: the tests of one training reached several workers (report "
+              "this with your pytest and pytest-xdist versions; -n 0 runs each once)" if loadgroup
+              else "use --dist loadgroup to run each once")
     return [f"ymir-conformance: {len(repeated)} run(s) happened on more than one xdist worker (each counted): "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items()))
-            + "; use --dist loadgroup to run each once"]
+            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items())) + "; " + advice]
 
 
 def _clean_failure(o: Any) -> str | None:
