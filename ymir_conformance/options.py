@@ -411,3 +411,6 @@ def resolve(config: pytest.Config) -> Settings:
         jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
                         workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()  # the resolved settings of a pytest run (entry.py)

@@ -1,7 +1,6 @@
-"""The pytest11 entry point: hooks only; the work is delegated.
-
-Without ``--image`` (or the ``ymir_images`` ini value) the plugin adds its options and markers and nothing
-else: a normal pytest run is unchanged.
+"""The session plugin: hooks only; the work is delegated. The pytest11 entry point (entry.py) imports and
+registers it from pytest_configure only when there are images to certify (``--image`` or the ``ymir_images``
+ini value): without them a pytest run, ``pytest --help`` included, never imports this module.
 """
 from __future__ import annotations
 
@@ -10,8 +9,9 @@ import signal
 import sys
 import threading
 import uuid
+import warnings
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -19,16 +19,18 @@ import pytest
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
 from .printable import printable, printable_lines
-from . import hyper
-from .errors import ConformanceError, SettingsError
 from .failure_text import Shown
-from .options import Settings, add_options, resolve
+from . import hyper, xdist_groups
+from .errors import ConformanceError, SettingsError
+from .entry import SESSION_KEY
+# an install made before entry.py (an editable one keeps its pytest11 entry point until reinstalled) still loads
+# this module as the entry point: it then gets the entry point's hooks and fixture from here
+from .entry import pytest_addoption, pytest_configure, ymir  # noqa: F401
+from .options import SETTINGS_KEY, Settings
 from .platform import Release, describe
 from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, format_notes, plan
 from .verdict import Ledger, merge_reports, must_and_should
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey["YmirSession"]()
 SYSTEM_OUT_KEY = pytest.StashKey[list[str]]()  # a test's findings, for its JUnit <system-out>
 HEADLINE_KEY = pytest.StashKey[str]()  # a failed test's first violation: '[TR-02 MUST] ...'
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -46,20 +48,8 @@ TEST_KINDS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gpu: needs a Docker engine with an NVIDIA GPU runtime (skipped elsewhere)")
-    config.addinivalue_line("markers", "ymir_area(name): the contract area a conformance test judges")
-    try:
-        settings = resolve(config)
-    except SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[SETTINGS_KEY] = settings
-    if not settings.images:
-        return
+def start_session(config: pytest.Config, settings: Settings) -> None:
+    """From the entry point's pytest_configure (entry.py), when there are images to certify."""
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE_DIR)]
     session = YmirSession(config, settings)
@@ -75,8 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
         for engine in session.conductor.pool.engines:
             for image in settings.images:
                 ensure_image(engine.cl, image)
-            session.conductor.transfer_for(engine, settings.images[0])
+        session.inspect_ahead()  # overlaps the transfer probes below and pytest's own collection work
+        for engine in session.conductor.pool.engines if not config.getoption("collectonly", False) else ():
+            session.conductor.transfer_for(engine, settings.images[0])  # --collect-only runs nothing: no probe
     except ConformanceError as exc:
+        session.join_inspection()
         session.release()
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
@@ -195,10 +188,32 @@ class YmirSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._finishing = True
+        self.join_inspection()
         try:
             self.release()
         finally:
             self.restore_sigterm()
+
+    def inspect_ahead(self) -> None:
+        """Inspect the images in the background from pytest_configure on; the parametrization (all_specs) awaits
+        the result (Conductor.inspect_all holds its lock while inspecting and keeps what it found). Not on an
+        xdist controller, which collects nothing. An error is not kept: all_specs inspects again and reports it."""
+        if self.config.getoption("numprocesses", None) and getattr(self.config, "workerinput", None) is None:
+            return
+
+        def inspect() -> None:
+            try:
+                self.conductor.inspect_all(self.settings.images)
+            except Exception:
+                pass
+
+        self._inspecting = threading.Thread(target=inspect, name="ymir-inspect-ahead", daemon=True)
+        self._inspecting.start()
+
+    def join_inspection(self) -> None:
+        ahead = getattr(self, "_inspecting", None)
+        if ahead is not None:
+            ahead.join()
 
     def all_specs(self) -> list[RunSpec]:
         if self.specs is None:
@@ -346,11 +361,25 @@ class YmirSession:
             xml.add_global_property(printable(name, limit=0), "" if value is None else printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        # tryfirst: on an xdist worker, xdist's own pytest_collection_modifyitems (WorkerInteractor) turns the
-        # xdist_group markers into the '@group' node id suffix its loadgroup scheduler reads. Only the
-        # registration order (WorkerInteractor before this session) used to put us first; now it is explicit.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Iterator[None]:
+        # a wrapper: the markers go on before, and the group suffixes are checked after, every other plugin's
+        # hook, among them xdist's worker hook (WorkerInteractor), which turns the xdist_group markers into the
+        # '@group' node id suffix its loadgroup scheduler reads, on an attribute pytest >= 9.2 no longer reads
+        # (xdist_groups.py).
+        self._mark_runs(items)
+        result = yield
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and self.config.getvalue("loadgroup"):
+            failed = xdist_groups.ensure_group_suffixes(items)
+            if failed:  # a warning: xdist shows a worker's warnings in the controller's summary
+                warnings.warn(pytest.PytestWarning(
+                    f"ymir-conformance could not give {len(failed)} test(s) their xdist group under pytest "
+                    f"{pytest.__version__} (e.g. {failed[0]}): their container runs may happen once per worker; "
+                    "run with -n 0, or report this with your pytest and pytest-xdist versions"))
+        return result
+
+    def _mark_runs(self, items: list[pytest.Item]) -> None:
         # outer guard: pytest-timeout; a test may trigger training + retries before its own run
         guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
         xdist = self.config.pluginmanager.hasplugin("xdist")
@@ -504,7 +533,8 @@ class YmirSession:
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
-        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes
+        loadgroup = self.config.getoption("dist", "no") == "loadgroup"
+        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data, loadgroup) + self.notes
                                   + [CLEANUP_NOTE + p for p in data.get("cleanup", [])]):
             terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
@@ -707,13 +737,15 @@ def xdist_group_name(spec: RunSpec) -> str:
     return name.replace("@", "%40").replace("[", "%5B").replace("]", "%5D")
 
 
-def repeated_runs_lines(data: dict[str, Any]) -> list[str]:
+def repeated_runs_lines(data: dict[str, Any], loadgroup: bool = False) -> list[str]:
     repeated: dict[str, int] = data.get("repeated_runs") or {}
     if not repeated:
         return []
+    advice = ("although --dist loadgroup was given: the tests of one training reached several workers (report "
+              "this with your pytest and pytest-xdist versions; -n 0 runs each once)" if loadgroup
+              else "use --dist loadgroup to run each once")
     return [f"ymir-conformance: {len(repeated)} run(s) happened on more than one xdist worker (each counted): "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items()))
-            + "; use --dist loadgroup to run each once"]
+            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items())) + "; " + advice]
 
 
 def _clean_failure(o: Any) -> str | None:
@@ -834,13 +866,5 @@ def _rules(findings: list[Finding]) -> set[tuple[str, str]]:
     return {(f.check.rule, str(f.level)) for f in findings if f.status is Status.FAILED}
 
 
-@pytest.fixture
-def ymir(request: pytest.FixtureRequest) -> YmirSession:
-    """The ymir-conformance session: run specs, judge areas (only with --image)."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip("ymir-conformance needs --image=REPO:TAG")
-    return session
-
-
-__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude"]
+__all__ = ["YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "start_session", "pytest_addoption",
+           "pytest_configure", "ymir"]
