@@ -139,6 +139,52 @@ CATALOGUE: dict[str, tuple[Basis, str]] = {
 }
 
 
+# rule id -> the consequence in a few words, for verdict lines ('not conformant: IN-11 (<headline>)'); a rule
+# without one is named by its title
+HEADLINES: dict[str, str] = {
+    "IN-03": "names its outputs in the wrong class order",
+    "IN-11": "never opened its annotations: a model trained on nothing",
+    "IN-12": "skipped candidate images",
+    "IN-13": "never opened its model: results from other weights",
+    "LC-04": "enumerated /in/assets: other tasks' images",
+    "LC-05": "modified the shared asset cache",
+    "LC-10": "needs the network",
+    "LC-11": "hit the pids limit",
+    "LC-12": "hit the memory limit",
+    "LC-13": "floods the log",
+    "LC-14": "replaced the executor log by a link or FIFO",
+    "LC-15": "filled the disk budget",
+    "BUD-01": "over the total time budget",
+    "BUD-02": "first progress too late",
+    "BUD-03": "progress updates too far apart",
+    "TR-11": "best_stage_name is not the best stage",
+    "INF-06": "scores or boxes out of range",
+    "MIN-07": "scores that are not finite numbers",
+    "V1": "the container did not exit 0",
+    "TR-01": "no readable result.yaml",
+    "TR-02": "a stage the platform refuses",
+    "MIN-03": "result.tsv not sorted best first",
+    "MON-04": "progress goes backwards or never reaches 1",
+}
+
+
+def headline(rule: str) -> str:
+    """A few words for ``rule`` in a verdict line: :data:`HEADLINES`, else the rule's title."""
+    if rule in HEADLINES:
+        return HEADLINES[rule]
+    from .base import REGISTRY
+
+    chk = REGISTRY.get(rule)
+    if chk is None:
+        try:
+            from ..image import IMAGE_CHECKS
+
+            chk = IMAGE_CHECKS.get(rule)
+        except Exception:  # noqa: BLE001 - a name is enough
+            chk = None
+    return chk.title if chk is not None else reason_of(rule).split(":")[0]
+
+
 def basis_of(rule: str) -> Basis:
     """The basis of ``rule``; ``platform`` for a rule missing from :data:`CATALOGUE` (see the module doc)."""
     entry = CATALOGUE.get(rule)
@@ -150,4 +196,4 @@ def reason_of(rule: str) -> str:
     return entry[1] if entry else "no basis recorded in ymir_conformance/contracts/basis.py: counted as platform"
 
 
-__all__ = ["BASIS_WORDS", "CATALOGUE", "Basis", "basis_of", "reason_of"]
+__all__ = ["BASIS_WORDS", "CATALOGUE", "HEADLINES", "Basis", "basis_of", "headline", "reason_of"]

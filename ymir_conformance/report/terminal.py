@@ -9,7 +9,7 @@ from typing import Any
 from ..audit import counts_line
 
 MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
-         "incomplete": "INCOMPLETE", "untested": "-"}
+         "not conformant (strict)": "FAIL", "incomplete": "INCOMPLETE", "untested": "-"}
 
 
 def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
@@ -19,10 +19,17 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
     for img in data.get("images", []):
         short_id = str(img.get("image_id", "")).removeprefix("sha256:")[:12]
         lines.append(f"{img['image']} ({short_id}), profile {settings.get('profile')}, seed {settings.get('seed')}")
+        gate = set(settings.get("gate") or data.get("releases", []))
         for row in img["compatibility"]:
-            detail = ("  MUST: " + ", ".join(row["must"])) if row["must"] else ""
-            detail += ("  SHOULD: " + ", ".join(row["should"])) if row["should"] else ""
-            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
+            # both answers (issue 18): the platform's, then the conformance verdict, in report.json's words
+            words = row.get("words") or row["verdict"]
+            scope = "" if row["release"] in gate else "  (not gating)"
+            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {words}{scope}")
+            if row["must"] or (row["should"] and row["verdict"] != "conformant with warnings"):
+                detail = ("MUST: " + ", ".join(row["must"])) if row["must"] else ""
+                detail += ("; " if detail and row["should"] else "") + (
+                    ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
+                lines.append(f"  {'':<13} {'':<10} {detail}")
         if len(img["compatibility"]) > 1:
             lines.append(f"  => {img['summary']}")
         if quiet:
@@ -52,7 +59,7 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
 
 
 def finding_lines(data: dict[str, Any]) -> list[str]:
-    """One line per finding (rule, level and run; its violations counted), MUST first, then SHOULD."""
+    """One line per finding (rule, level and run; its violations counted; its basis), MUST first, then SHOULD."""
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for f in data.get("findings", []):
         groups.setdefault((f["image"], f["level"], f["rule"], f["run"]), []).append(f)
@@ -69,5 +76,6 @@ def finding_lines(data: dict[str, Any]) -> list[str]:
         scope = f" [platform {', '.join(on)}]" if len(releases) > 1 and on != releases else ""
         if not gate & set(on):
             scope += " (not gating)"
-        out.append(f"  [{rule} {level}] {where}: {fs[0]['message']}{more}{scope}")
+        basis = f" [{fs[0]['basis']}]" if fs[0].get("basis") else ""
+        out.append(f"  [{rule} {level}] {where}: {fs[0]['message']}{more}{basis}{scope}")
     return out
