@@ -467,7 +467,7 @@ def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_typ
     """The platform's accept/reject (and what it kept) per part against the suite's findings on that release;
     returns the disagreements (empty: they agree) as Diffs ``verdict/<part>`` for allowed.yaml. A part the
     release has no reader for (1.1.0: monitor.txt) is not compared. ``answers`` (when given) receives the
-    platform's answer per part: 'keeps', 'rejects: <error>' or 'loses: <what>'."""
+    platform's answer per part: 'keeps', 'rejects: <error>', 'loses: <what>' or 'unavailable' (no reader)."""
     answers = answers if answers is not None else {}
     parts = ["monitor"] + [p for p, on in (("training", shape.run_training), ("infer", shape.run_infer),
                                            ("mining", shape.run_mining)) if on]
@@ -480,6 +480,7 @@ def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_typ
         verdict = reply[part]
         if verdict.get("unavailable"):
             assert part == "monitor", f"{part} unavailable on {oracle.release}"  # only the monitor may lack a reader
+            answers[part] = "unavailable"
             continue
         group = [f for f in findings if f.check.rule.startswith(GROUPS[part]) and f.status == Status.FAILED]
         must = sorted(f.check.rule for f in group if f.level == Level.MUST)
