@@ -339,26 +339,10 @@ class YmirSession:
         xml = self._junit()
         if xml is None:
             return
-        s = data.get("settings", {})
-        props: list[tuple[str, object]] = [
-            ("ymir.tool", f"ymir-conformance {data.get('tool', {}).get('version', '')}"),
-            ("ymir.profile", s.get("profile")), ("ymir.seed", s.get("seed")),
-            ("ymir.platform", ",".join(data.get("releases", []))), ("ymir.gate", ",".join(s.get("gate", []))),
-            ("ymir.strict", s.get("strict")), ("ymir.exit_status", exit_status),
-        ]
-        for v in data.get("verdicts", []):
-            props.append((f"ymir.verdict.{v['release']}", v["verdict"]))
-        for img in data.get("images", []):
-            props += [("ymir.image", img["image"]), (f"ymir.image.{img['image']}.id", img["image_id"])]
-            for row in img["compatibility"]:
-                detail = "; ".join(x for x in (("MUST: " + ", ".join(row["must"])) if row["must"] else "",
-                                               ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
-                                   if x)
-                props.append((f"ymir.image.{img['image']}.verdict.{row['release']}",
-                              row["verdict"] + (f" ({detail})" if detail else "")))
-        props.append(("ymir.container_runs", data.get("container_runs", 0)))
-        for name, value in props:
-            xml.add_global_property(printable(name, limit=0), "" if value is None else printable(value, limit=0))
+        from .report.junit import junit_properties
+
+        for name, value in junit_properties(data, exit_status):
+            xml.add_global_property(printable(name, limit=0), printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
     @pytest.hookimpl(wrapper=True)
@@ -819,7 +803,7 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
            + (f" (gating: {', '.join(str(r) for r in gated) or 'none'})" if settings.gate else "")]
     for f in findings:
         if f.status is not Status.NOT_APPLICABLE:
-            out.append(f"  {f.check.rule:<8} {f.status}" + (f" ({f.level})" if f.level else "")
+            out.append(f"  {f.check.rule:<8} {f.status}" + (f" ({f.level}, {f.check.basis})" if f.level else "")
                        + (f": {f.reason}" if f.reason and f.status is not Status.PASSED else ""))
     if must or should:
         out += ["", f"violations on platform {on}:"] + render_all([v for f in must + should for v in f.violations])

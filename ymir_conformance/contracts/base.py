@@ -26,6 +26,7 @@ from ..errors import UnsafeOutput
 from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
 from ..printable import printable
+from .basis import Basis, basis_of, reason_of
 
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
 START_COMMAND = "the image's start command"  # in fix texts; named with the image's real CMD by name_command()
@@ -164,6 +165,15 @@ class Check:
 
     def applies_to(self, view: RunView) -> bool:
         return bool(self.tasks & view.outcome.shape.tasks) and view.outcome.object_type in self.object_types
+
+    @property
+    def basis(self) -> Basis:
+        """Why the rule exists (``contracts/basis.py``): platform, integrity or operations."""
+        return basis_of(self.rule)
+
+    @property
+    def basis_reason(self) -> str:
+        return reason_of(self.rule)
 
     @property
     def default_level(self) -> Level:
@@ -448,7 +458,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.check.rule, "title": self.check.title, "area": str(self.check.area),
-            "status": str(self.status), "level": str(self.level) if self.level else None,
+            "basis": str(self.check.basis), "status": str(self.status), "level": str(self.level) if self.level else None,
             "reason": self.reason, "violations": [v.to_json() for v in self.violations],
         }
 

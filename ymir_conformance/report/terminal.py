@@ -15,7 +15,7 @@ from ..printable import printable
 RUNS_LISTED = 4  # runs named on a findings line; more are counted
 MESSAGE = 300  # characters of a finding's message on its line
 MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
-         "incomplete": "INCOMPLETE", "untested": "-"}
+         "not conformant (strict)": "FAIL", "incomplete": "INCOMPLETE", "untested": "-"}
 
 
 def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
@@ -25,10 +25,17 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
     for img in data.get("images", []):
         short_id = str(img.get("image_id", "")).removeprefix("sha256:")[:12]
         lines.append(f"{img['image']} ({short_id}), profile {settings.get('profile')}, seed {settings.get('seed')}")
+        gate = set(settings.get("gate") or data.get("releases", []))
         for row in img["compatibility"]:
-            detail = ("  MUST: " + ", ".join(row["must"])) if row["must"] else ""
-            detail += ("  SHOULD: " + ", ".join(row["should"])) if row["should"] else ""
-            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
+            # both answers (issue 18): the platform's, then the conformance verdict, in report.json's words
+            words = row.get("words") or row["verdict"]
+            scope = "" if row["release"] in gate else "  (not gating)"
+            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {words}{scope}")
+            if row["must"] or (row["should"] and row["verdict"] != "conformant with warnings"):
+                detail = ("MUST: " + ", ".join(row["must"])) if row["must"] else ""
+                detail += ("; " if detail and row["should"] else "") + (
+                    ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
+                lines.append(f"  {'':<13} {'':<10} {detail}")
         if len(img["compatibility"]) > 1:
             lines.append(f"  => {img['summary']}")
         for note in dict.fromkeys(r["model_note"] for r in data.get("runs", [])
@@ -87,6 +94,7 @@ def finding_lines(data: dict[str, Any]) -> list[str]:
         scope = f" [platform {', '.join(on)}]" if len(releases) > 1 and list(on) != releases else ""
         if not gate & set(on):
             scope += " (not gating)"
+        basis = f" [{fs[0]['basis']}]" if fs[0].get("basis") else ""
         out.append(f"  [{rule} {level}] {printable(where, limit=200)}: {printable(fs[0]['message'], limit=MESSAGE)}"
-                   f"{more}{scope}")
+                   f"{more}{basis}{scope}")
     return out
