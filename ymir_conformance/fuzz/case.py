@@ -23,6 +23,21 @@ BOX_WORDS = {"inside": "inside the image", "overlapping": "overlapping the previ
              "across": "crossing the right or bottom border"}
 
 
+def classify(x: int, y: int, w: int, h: int, width: int, height: int, overlaps: bool = False) -> str:
+    """What a box is, by its geometry (the words of a reproducer): the most telling kind first."""
+    if (x, y, w, h) == (0, 0, width, height):
+        return "full"
+    if x + w > width or y + h > height:
+        return "across"
+    if x == 0 or y == 0 or x + w == width or y + h == height:
+        return "touching"
+    if w == 1 and h == 1:
+        return "tiny"
+    if w == 1 or h == 1:
+        return "degenerate"
+    return "overlapping" if overlaps else "inside"
+
+
 @dataclass(frozen=True)
 class FuzzBox:
     cls: int  # index into the case's class_names
@@ -151,4 +166,4 @@ def coverage(cases: list[FuzzCase]) -> dict[str, Any]:
     }
 
 
-__all__ = ["BOX_KINDS", "CANDIDATES", "FuzzBox", "FuzzCase", "FuzzImage", "SEARCHES", "TRAINING", "coverage"]
+__all__ = ["BOX_KINDS", "classify", "CANDIDATES", "FuzzBox", "FuzzCase", "FuzzImage", "SEARCHES", "TRAINING", "coverage"]

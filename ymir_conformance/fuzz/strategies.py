@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from .case import BOX_KINDS, CANDIDATES, TRAINING, FuzzBox, FuzzCase, FuzzImage
+from .case import BOX_KINDS, CANDIDATES, TRAINING, FuzzBox, FuzzCase, FuzzImage, classify
 
 MAX_SIDE = 8000
 MAX_PIXELS = 4_000_000
@@ -93,7 +93,10 @@ def boxes(draw: st.DrawFn, width: int, height: int, n_classes: int, min_size: in
             if where in ("bottom", "corner"):
                 y = min(height - 1, height - (h + 1) // 2)
                 h = h + draw(st.integers(1, 64))
-        out.append(FuzzBox(cls, x, y, w, h, kind))
+        prev = out[-1] if out else None
+        overlaps = (prev is not None and x < prev.x + prev.w and prev.x < x + w and y < prev.y + prev.h
+                    and prev.y < y + h)
+        out.append(FuzzBox(cls, x, y, w, h, classify(x, y, w, h, width, height, overlaps)))
     return tuple(out)
 
 
