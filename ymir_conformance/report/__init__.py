@@ -49,6 +49,9 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
         "dataset_size": ({k: v for k, v in settings.dataset_size.__dict__.items() if v is not None}
                          if settings.dataset_size else None),
     }
+    if settings.fuzz or settings.fuzz_training:  # --ymir-fuzz: the searches are under data["fuzz"]
+        data["settings"]["fuzz"] = {"candidates": settings.fuzz, "training": settings.fuzz_training,
+                                    "budget_s": settings.fuzz_budget_s}
     for run in data.get("runs", []):
         if "skipped" in run:
             continue
