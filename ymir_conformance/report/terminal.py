@@ -59,7 +59,8 @@ def fuzz_lines(data: dict[str, Any]) -> list[str]:
     out = []
     for r in data.get("fuzz", []):
         cov = r.get("coverage") or {}
-        head = (f"fuzz {r['search']} of {r['image']}: {r['tried']} input(s) tried ({r['examples']} asked, shrinking included)"
+        head = (f"fuzz {r['search']} of {r['image']}: {r['tried']} input(s) tried ({r['examples']} asked, "
+                "shrinking included)"
                 + (" (budget spent)" if r.get("budget_spent") else "")
                 + (f", modes {', '.join(cov.get('modes', {}))}" if cov.get("modes") else ""))
         f = r.get("failure")
