@@ -112,3 +112,17 @@ def test_the_reference_passes_the_search(sessions: dict[str, tuple[Path, str]]) 
         assert result["tried"] >= result["examples"] - 2, result  # a repeated input runs once
         assert result["coverage"]["images"] >= result["tried"]
         assert len(result["coverage"]["modes"]) >= 4, result["coverage"]
+
+
+def test_the_next_session_retries_the_failure_first(sessions: dict[str, tuple[Path, str]], fixture_image: Any) -> None:
+    """Hypothesis's database under the workdir: the same command again replays the minimal failing input first."""
+    name = "broken-fuzz-gray-candidates"
+    cwd, _ = sessions[name]
+    argv = [a.replace("--ymir-report-dir=rep", "--ymir-report-dir=rep-again").replace(
+        "--junitxml=junit.xml", "--junitxml=junit-again.xml") for a in _argv(fixture_image(name), "candidates")]
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=BUDGET_S + 600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    first = json.loads((cwd / "rep" / "report.json").read_text())["fuzz"][0]["failure"]
+    [again] = json.loads((cwd / "rep-again" / "report.json").read_text())["fuzz"]
+    assert again["tried"] == 1 and again["failure"]["found_at"] == 1, again
+    assert again["failure"]["case"] == first["case"]
