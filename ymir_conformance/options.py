@@ -273,8 +273,8 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-allow-network", "ymir_allow_network", {"action": "store_true", "default": None},
      "run task containers on the default bridge network instead of --network none."),
     ("--ymir-budget-total", "ymir_budget_total", {"metavar": "SECONDS"},
-     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-01, "
-     "a MUST (a hang). The container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
+     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-04, "
+     "a SHOULD. The container is stopped at 1.5x the budget: BUD-01, a MUST (a hang). Set it to your run's real length."),
     ("--ymir-budget-first-progress", "ymir_budget_first_progress", {"metavar": "SECONDS"},
      "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180). Over it: BUD-02, "
      "a SHOULD (the platform has no deadline; --ymir-strict fails it)."),

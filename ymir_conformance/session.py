@@ -58,7 +58,7 @@ NEGATIVE_INPUTS: dict[str, tuple[str, str, dict[str, Any]]] = {
 for _variant in NEGATIVE_INPUTS:
     KIND_SHAPES[f"negative-{_variant}"] = TRAINING
 KIND_TASKS: dict[str, tuple[Task, ...]] = {k: tuple(s.tasks) for k, s in KIND_SHAPES.items()}
-TIMEOUT_FACTOR = 1.5  # the runner kills a container at 1.5x its total budget; BUD-01 fails it at 1x
+TIMEOUT_FACTOR = 1.5  # the runner stops a container at 1.5x its total budget (BUD-01, MUST); over 1x: BUD-04
 INSPECT_FETCHES = min(8, 4 * (os.cpu_count() or 1))  # /img-man reads and `cat`s in flight at once (all images)
 
 
