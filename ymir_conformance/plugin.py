@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from .distributed import XdistCoordinator, repeated_runs_lines, xdist_group_name
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
 from .printable import printable, printable_lines
@@ -74,6 +75,7 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
+    config.pluginmanager.register(session.xdist, "ymir-conformance-xdist")
     session.install_sigterm()
     from .report.live import LiveStatus  # the live status of running containers (xdist: workers -> controller)
 
@@ -90,15 +92,10 @@ class YmirSession:
         # controller can reap what the worker left should it crash
         self.session_id = str(getattr(config, "workerinput", {}).get("ymir_session") or uuid.uuid4().hex[:12])
         self.ledger = Ledger(releases=settings.releases)
-        self.worker_reports: list[dict[str, Any]] = []  # pytest-xdist controller: one per worker
-        self.worker_sessions: dict[int, tuple[str, str]] = {}  # id(node) -> (worker id, its session id)
-        self.xdist_notes: list[str] = []  # controller: what the terminal summary says about the workers
         self.notes: list[str] = []  # other lines for the end of the terminal summary (e.g. the JUnit family)
         self.shown = Shown()  # what failures printed already (fixes, first violations, runs' docker line + log)
         self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
-        self.lost_container_runs = 0  # controller: container runs of crashed workers (they send no report)
-        self.creates_by_session: dict[str, int] = {}  # controller: task containers created, per session id
-        self._creates_watch: bool | None = None  # controller: None before the first worker, False if unavailable
+        self.xdist = XdistCoordinator(self)  # pytest-xdist: controller and worker coordination (distributed.py)
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
         from .runner import claim_session
@@ -391,108 +388,12 @@ class YmirSession:
         self.conductor.set_plan([s for s in self.specs if s in wanted],
                                 eager=getattr(self.config, "workerinput", None) is None)
 
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        """pytest-xdist controller, before a worker (or a crashed worker's replacement) starts: choose its
-        session id, and make `-n N` (xdist's default ``--dist load``) schedule by group, as loadgroup does."""
-        worker_session = uuid.uuid4().hex[:12]
-        self.worker_sessions[id(node)] = (str(getattr(node.gateway, "id", "?")), worker_session)
-        self._watch_creates()
-        node.workerinput["ymir_session"] = worker_session
-        if self.config.getoption("dist", "no") == "load":
-            # the scheduler is made later (DSession.pytest_runtestloop), so this is still in time; the workers
-            # re-parse the command line (dist 'no' or 'load') and are told to add the '@group' suffix
-            self.config.option.dist = "loadgroup"
-            self.xdist_notes.append("ymir-conformance: --dist load ran as --dist loadgroup: the tests that need "
-                                    "one container run go to one worker, so each run happens once")
-        node.workerinput["ymir_loadgroup"] = self.config.getoption("dist", "no") == "loadgroup"
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """pytest-xdist controller: collect each worker's report data; reap what a worker left (a crashed one
-        leaves its running container and its workspace). Never raises and never waits long: xdist calls this
-        from its event loop, before it reports the crashed test and starts a replacement."""
-        worker, worker_session = self.worker_sessions.pop(id(node), (str(getattr(getattr(node, "gateway", None),
-                                                                                   "id", "?")), ""))
-        try:
-            part = getattr(node, "workeroutput", {}).get("ymir_report")
-            if part:
-                self.worker_reports.append(json.loads(part))
-        except Exception as exc:  # a malformed report must not take the controller down
-            self.xdist_notes.append(f"ymir-conformance: xdist worker {worker} sent unreadable report data ({exc})")
-        removed = self._reap_worker(worker_session)
-        if error:
-            ran = self.creates_by_session.get(worker_session, 0)
-            self.lost_container_runs += ran
-            counted = (f"its {ran} container run(s) are in the count" if self._creates_watch
-                       else "its container runs are not in the count (no engine events)")
-            self.xdist_notes.append(
-                f"ymir-conformance: xdist worker {worker} crashed ({error}): the test it was running failed; xdist "
-                "hands the rest of its group to another worker, or stops the run at --max-worker-restart; "
-                f"{counted}; removed {removed} container(s) it left" + ("" if self.settings.keep else
-                                                                          " and its workspace"))
-
-    def _watch_creates(self) -> None:
-        """Controller: count the task containers the engine creates per session, from a live subscription to its
-        event stream (a crashed worker sends no report, so this is how its runs are counted). Live, because
-        the engine keeps only its last 256 events for later `since` queries: on a busy engine they are gone."""
-        if self._creates_watch is not None:
-            return
-        from .runner import LABEL_RUN, LABEL_SESSION
-
-        try:
-            stream = self.conductor.cl.events(decode=True, filters={
-                "type": "container", "event": "create", "label": LABEL_SESSION})
-        except Exception:  # no events: crashed workers' runs are then not counted (the note says so)
-            self._creates_watch = False
-            return
-        self._creates_watch = True
-
-        def read() -> None:
-            try:
-                for ev in stream:
-                    attrs = ev.get("Actor", {}).get("Attributes", {})
-                    if attrs.get(LABEL_RUN, "inspect") != "inspect":
-                        session = attrs.get(LABEL_SESSION, "")
-                        self.creates_by_session[session] = self.creates_by_session.get(session, 0) + 1
-            except Exception:  # closed at cleanup, or the engine went away
-                pass
-
-        threading.Thread(target=read, name="ymir-engine-events", daemon=True).start()
-        self.config.add_cleanup(stream.close)
-
-    def _reap_worker(self, worker_session: str, wait_s: float = 30) -> int:
-        """Remove the containers (and the workspace) of a worker's session. Bounded: done in a thread joined for
-        ``wait_s``, so an engine that does not answer cannot hold xdist's event loop (what is not removed then,
-        a later session's reap_stale removes by its owner labels). Returns how many containers it removed."""
-        if not worker_session or self.settings.keep:
-            return 0
-        removed = [0]
-
-        def work() -> None:
-            from .owner import OWNER_FILE
-            from .rmtree import remove_tree
-            from .runner import reap
-
-            try:
-                removed[0] = reap(self.conductor.cl, worker_session)
-            except Exception:  # the engine went away
-                pass
-            problem = remove_tree((self.settings.workdir or Path(".ymir-work")) / worker_session, last=OWNER_FILE)
-            if problem is not None:
-                self.cleanup_problems.append(problem)
-
-        t = threading.Thread(target=work, name=f"ymir-reap-{worker_session}", daemon=True)
-        t.start()
-        t.join(wait_s)
-        return removed[0]
-
     def report(self) -> dict[str, Any] | None:
         """Report data of this process, merged with what xdist workers sent; None when nothing ran."""
         from .report import finish, report_data
 
         self._sync_ledger()
-        parts = list(self.worker_reports)
+        parts = list(self.xdist.worker_reports)
         if self.ledger.judgements or self.ledger.records:
             parts.append(report_data(self.ledger, self.settings))
         if not parts:
@@ -501,8 +402,8 @@ class YmirSession:
         cleanup = list(dict.fromkeys(p for part in parts for p in part.get("cleanup", [])))
         if cleanup:  # a copy: merge_reports returns a single part as it is
             merged = {**merged, "cleanup": cleanup}
-        if self.lost_container_runs:  # a copy: merge_reports returns a single part as it is
-            merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.lost_container_runs}
+        if self.xdist.lost_container_runs:  # a copy: merge_reports returns a single part as it is
+            merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.xdist.lost_container_runs}
         merged = {**merged, "command": ["pytest", *map(str, self.config.invocation_params.args)]}  # to reproduce
         return finish(merged)
 
@@ -511,14 +412,14 @@ class YmirSession:
 
         data = self.final or self.report()
         if data is None:
-            for line in dict.fromkeys(self.xdist_notes + self.notes):  # e.g. every worker crashed
+            for line in dict.fromkeys(self.xdist.xdist_notes + self.notes):  # e.g. every worker crashed
                 terminalreporter.write_line(printable_lines(line))
             return
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
         loadgroup = self.config.getoption("dist", "no") == "loadgroup"
-        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data, loadgroup) + self.notes
+        for line in dict.fromkeys(self.xdist.xdist_notes + repeated_runs_lines(data, loadgroup) + self.notes
                                   + [CLEANUP_NOTE + p for p in data.get("cleanup", [])]):
             terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
@@ -711,25 +612,6 @@ def item_image(item: pytest.Item, settings: Settings) -> str:
     if isinstance(image, str):
         return image
     return settings.images[0] if len(settings.images) == 1 else ""
-
-
-def xdist_group_name(spec: RunSpec) -> str:
-    """The xdist_group of every test that needs ``spec``'s training. xdist's loadgroup scheduler takes the text
-    after the node id's last '@' (when that follows the last ']') as the group: no '@', '[' or ']' inside, or an
-    image digest (repo@sha256:...) or a release family (det-voc@2.4) would merge unrelated groups."""
-    name = f"ymir:{spec.image}:{spec.training_spec().id}"
-    return name.replace("@", "%40").replace("[", "%5B").replace("]", "%5D")
-
-
-def repeated_runs_lines(data: dict[str, Any], loadgroup: bool = False) -> list[str]:
-    repeated: dict[str, int] = data.get("repeated_runs") or {}
-    if not repeated:
-        return []
-    advice = ("although --dist loadgroup was given: the tests of one training reached several workers (report "
-              "this with your pytest and pytest-xdist versions; -n 0 runs each once)" if loadgroup
-              else "use --dist loadgroup to run each once")
-    return [f"ymir-conformance: {len(repeated)} run(s) happened on more than one xdist worker (each counted): "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items())) + "; " + advice]
 
 
 def _clean_failure(o: Any) -> str | None:
