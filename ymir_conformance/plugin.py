@@ -5,7 +5,6 @@ ini value): without them a pytest run, ``pytest --help`` included, never imports
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 import uuid
@@ -16,6 +15,7 @@ from typing import Any, NoReturn
 
 import pytest
 
+from .interrupt import Interrupt
 from .distributed import XdistCoordinator, repeated_runs_lines, xdist_group_name
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
@@ -76,7 +76,7 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
     config.pluginmanager.register(session.xdist, "ymir-conformance-xdist")
-    session.install_sigterm()
+    session.interrupt.install_sigterm()
     from .report.live import LiveStatus  # the live status of running containers (xdist: workers -> controller)
 
     config.pluginmanager.register(LiveStatus(config, settings.status_interval_s), "ymir-conformance-live")
@@ -102,10 +102,7 @@ class YmirSession:
 
         self.owner = claim_session(self.session_id, keep=settings.keep)
         self.reaped = ""  # the line saying what reap_stale removed at start, if anything
-        self._prev_sigterm: Any = None
-        self._sigterm_installed = False
-        self._terminating = False  # a SIGTERM arrived
-        self._finishing = False  # sessionfinish began: a SIGTERM no longer interrupts the cleanup
+        self.interrupt = Interrupt()  # SIGTERM cleans up like Ctrl-C (interrupt.py)
         self.cleanup_problems: list[str] = []  # workspaces not removed completely (rmtree.remove_tree says why)
 
     @property
@@ -123,35 +120,6 @@ class YmirSession:
             self._conductor = Conductor(cl, self.settings, workdir, self.session_id)
             self.owner.write(workdir)  # lets a later session reap this workspace if we are killed
         return self._conductor
-
-    # -- interruption: SIGTERM (CI cancel, docker stop, kill) cleans up like Ctrl-C -----------------------
-    def install_sigterm(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        try:
-            self._prev_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-            self._sigterm_installed = True
-        except (ValueError, OSError):
-            pass
-
-    def _on_sigterm(self, signum: int, frame: Any) -> None:
-        first = not self._terminating
-        self._terminating = True
-        if first and not self._finishing:
-            # the KeyboardInterrupt path: a running container is removed by run_container's finally, pytest
-            # stops, sessionfinish writes the reports and removes this session's containers and workspaces
-            raise KeyboardInterrupt("SIGTERM: ymir-conformance removes its containers and workspaces")
-        sys.stderr.write("ymir-conformance: SIGTERM received, finishing the cleanup (SIGKILL leaves containers "
-                         "and workspaces behind until the next session reaps them)\n")
-
-    def restore_sigterm(self) -> None:
-        if self._sigterm_installed:
-            self._sigterm_installed = False
-            try:
-                signal.signal(signal.SIGTERM, self._prev_sigterm if self._prev_sigterm is not None
-                              else signal.SIG_DFL)
-            except (ValueError, OSError):
-                pass
 
     def release(self) -> str | None:
         """Remove this session's containers and workspace (idempotent; the last resort at unconfigure). Returns
@@ -184,12 +152,12 @@ class YmirSession:
                 sys.stderr.write(self.reaped + "\n")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        self._finishing = True
+        self.interrupt.finishing = True
         self.join_inspection()
         try:
             self.release()
         finally:
-            self.restore_sigterm()
+            self.interrupt.restore_sigterm()
 
     def inspect_ahead(self) -> None:
         """Inspect the images in the background from pytest_configure on; the parametrization (all_specs) awaits
@@ -431,8 +399,8 @@ class YmirSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         from .report import finish, report_data, write_logs, write_reports
 
-        self._finishing = True
-        if self._terminating:
+        self.interrupt.finishing = True
+        if self.interrupt.terminating:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         workeroutput = getattr(self.config, "workeroutput", None)
         # the report's data and the run logs are read from the workspaces: both before the cleanup, whose
