@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from .interrupt import Interrupt
-from .judging import HEADLINE_KEY, SYSTEM_OUT_KEY, Judge, conclude
+from .judging import Judge, conclude
+from .report.junit import JUnitHooks
 from .distributed import XdistCoordinator, repeated_runs_lines, xdist_group_name
 from .contracts.base import Area
 from .printable import printable, printable_lines
@@ -73,6 +74,7 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
     config.pluginmanager.register(session.xdist, "ymir-conformance-xdist")
+    config.pluginmanager.register(session.junit, "ymir-conformance-junit")
     session.interrupt.install_sigterm()
     from .report.live import LiveStatus  # the live status of running containers (xdist: workers -> controller)
 
@@ -93,6 +95,7 @@ class YmirSession:
         self.shown = Shown()  # what failures printed already (fixes, first violations, runs' docker line + log)
         self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
         self.judge = Judge(self)  # judging dispatch (judging.py)
+        self.junit = JUnitHooks(self)  # JUnit XML: xunit2, <system-out>, properties (report/junit.py)
         self.xdist = XdistCoordinator(self)  # pytest-xdist: controller and worker coordination (distributed.py)
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
@@ -141,7 +144,7 @@ class YmirSession:
         return problem
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        self.force_xunit2()
+        self.junit.force_xunit2()
         if self.reaped and getattr(self.config, "workerinput", None) is None:
             reporter = self.config.pluginmanager.get_plugin("terminalreporter")
             if reporter is not None:
@@ -250,62 +253,6 @@ class YmirSession:
             return f"--ymir-tasks={','.join(s.tasks)} plans no {what}"
         return (f"no {what} planned: the image(s) declare no object type such a run can use on platform "
                 f"{', '.join(str(r) for r in s.releases)}")
-
-    # -- JUnit XML (xunit2, valid against the Jenkins/xunit2 schema) ----------------------------------------------
-    def _junit(self) -> Any:
-        from _pytest.junitxml import xml_key
-
-        return self.config.stash.get(xml_key, None)
-
-    def force_xunit2(self) -> None:
-        """Rule results go where xunit2 allows them (suite properties, <system-out>): the plugin writes xunit2
-        whatever junit_family says, since xunit1 adds attributes the Jenkins/xunit2 schema refuses."""
-        xml = self._junit()
-        if xml is not None and xml.family != "xunit2":
-            self.notes.append(f"ymir-conformance: --junitxml written as junit_family=xunit2 (not {xml.family}): CI "
-                              "systems validate against the xunit2 schema")
-            xml.family = "xunit2"
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        lines = item.stash.get(SYSTEM_OUT_KEY, None)
-        if lines and report.when == "call":
-            report.ymir_system_out = printable_lines("\n".join(lines))  # type: ignore[attr-defined]  # xdist carries it
-        report.ymir_image = item_image(item, self.settings)  # type: ignore[attr-defined]
-        headline = item.stash.get(HEADLINE_KEY, None)
-        crash = getattr(report.longrepr, "reprcrash", None)
-        if headline and report.failed and report.when == "call" and crash is not None:
-            crash.message = headline  # JUnit's failure message and the short summary line: '[TR-02 MUST] ...'
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        xml = self._junit()
-        if xml is None:
-            return
-        import xml.etree.ElementTree as ET
-
-        from _pytest.junitxml import bin_xml_escape
-
-        reporter = xml.node_reporter(report)
-        image = getattr(report, "ymir_image", "")
-        if image and "classname" not in reporter.attrs:
-            reporter.add_attribute("classname", image)  # the CI UI groups the tests by image
-        text = getattr(report, "ymir_system_out", "")
-        if text:
-            node = ET.Element("system-out")
-            node.text = bin_xml_escape(text)
-            reporter.nodes.append(node)
-
-    def junit_properties(self, data: dict[str, Any], exit_status: int) -> None:
-        xml = self._junit()
-        if xml is None:
-            return
-        from .report.junit import junit_properties
-
-        for name, value in junit_properties(data, exit_status):
-            xml.add_global_property(printable(name, limit=0), printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
     @pytest.hookimpl(wrapper=True)
@@ -422,7 +369,7 @@ class YmirSession:
         elif data is not None:
             data["cleanup"] = list(dict.fromkeys([*data.get("cleanup", []), *problems]))
             self.final = finish(data, exit_status=int(session.exitstatus))
-            self.junit_properties(self.final, int(session.exitstatus))
+            self.junit.junit_properties(self.final, int(session.exitstatus))
             if self.settings.report_dir is not None:
                 write_reports(self.final, self.settings.report_dir)
 
@@ -457,18 +404,6 @@ def spec_test_id(spec: RunSpec, test_name: str) -> str:
     if spec.kind == "training" and test_name in ("test_lifecycle", "test_monitor"):
         run = f"training-{run}"
     return f"{spec.image}/{run}" if spec.multi_image else run
-
-
-def item_image(item: pytest.Item, settings: Settings) -> str:
-    """The image a suite test judges (for its JUnit classname)."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
-    spec = params.get("ymir_spec")
-    if isinstance(spec, RunSpec):
-        return spec.image
-    image = params.get("ymir_image")
-    if isinstance(image, str):
-        return image
-    return settings.images[0] if len(settings.images) == 1 else ""
 
 
 __all__ = ["YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "start_session", "pytest_addoption",
