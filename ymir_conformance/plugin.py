@@ -8,44 +8,31 @@ import json
 import sys
 import threading
 import uuid
-import warnings
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from .collection import Collection
 from .interrupt import Interrupt
 from .judging import Judge, conclude
 from .report.junit import JUnitHooks
-from .distributed import XdistCoordinator, repeated_runs_lines, xdist_group_name
+from .distributed import XdistCoordinator, repeated_runs_lines
 from .contracts.base import Area
 from .printable import printable, printable_lines
 from .failure_text import Shown
-from . import hyper, xdist_groups
+from . import hyper
 from .errors import ConformanceError, SettingsError
 from .entry import SESSION_KEY
 # an install made before entry.py (an editable one keeps its pytest11 entry point until reinstalled) still loads
 # this module as the entry point: it then gets the entry point's hooks and fixture from here
 from .entry import pytest_addoption, pytest_configure, ymir  # noqa: F401
 from .options import SETTINGS_KEY, Settings
-from .session import KIND_SHAPES, Conductor, RunRecord, RunSpec, format_notes, plan
+from .session import Conductor, RunRecord, RunSpec, format_notes, plan
 from .verdict import Ledger, merge_reports
 
 SUITE_DIR = Path(__file__).parent / "suite"
 CLEANUP_NOTE = "ymir-conformance: cleanup incomplete (the verdict and the exit status stand; a later session reaps the rest): "
-
-# which task kinds each suite test is parametrized over (None: every kind that is not a negative input)
-NEGATIVE_KINDS = tuple(k for k in KIND_SHAPES if k.startswith("negative-"))
-TEST_KINDS: dict[str, tuple[str, ...] | None] = {
-    "test_lifecycle": None,
-    "test_monitor": None,
-    "test_negative_input": NEGATIVE_KINDS,
-    "test_training_result": ("training", "retraining"),
-    "test_infer_result": ("infer", "infer-nonbest", "single-image-infer", "mining+infer"),
-    "test_mining_result": ("mining", "mining+infer"),
-}
-
 
 def start_session(config: pytest.Config, settings: Settings) -> None:
     """From the entry point's pytest_configure (entry.py), when there are images to certify."""
@@ -73,6 +60,7 @@ def start_session(config: pytest.Config, settings: Settings) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ymir-conformance-session")
+    config.pluginmanager.register(session.collection, "ymir-conformance-collection")
     config.pluginmanager.register(session.xdist, "ymir-conformance-xdist")
     config.pluginmanager.register(session.junit, "ymir-conformance-junit")
     session.interrupt.install_sigterm()
@@ -96,6 +84,7 @@ class YmirSession:
         self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
         self.judge = Judge(self)  # judging dispatch (judging.py)
         self.junit = JUnitHooks(self)  # JUnit XML: xunit2, <system-out>, properties (report/junit.py)
+        self.collection = Collection(self)  # parametrization, marks, the plan (collection.py)
         self.xdist = XdistCoordinator(self)  # pytest-xdist: controller and worker coordination (distributed.py)
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
@@ -219,88 +208,6 @@ class YmirSession:
             lines += [f"  note: {n}" for n in format_notes(info, s.releases, s)]
         return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
-    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        name = metafunc.function.__name__
-        multi_image = len(self.settings.images) > 1
-        if "ymir_image" in metafunc.fixturenames:
-            images = list(self.settings.images)  # ids: the full image name (two namespaces may share a repo name)
-            metafunc.parametrize("ymir_image", images, ids=images if multi_image else ["image"])
-        if "ymir_spec" in metafunc.fixturenames:
-            specs = self.all_specs()
-            if name in TEST_KINDS:
-                kinds = TEST_KINDS[name]
-                specs = [s for s in specs if (s.kind in kinds if kinds is not None else s.kind not in NEGATIVE_KINDS)]
-            if not specs:
-                metafunc.parametrize("ymir_spec", [pytest.param(None, marks=pytest.mark.skip(
-                    reason=self.why_no_runs(TEST_KINDS.get(name))))], ids=["none"])
-                return
-            metafunc.parametrize("ymir_spec", specs, ids=[spec_test_id(s, name) for s in specs])
-
-    def why_no_runs(self, kinds: tuple[str, ...] | None) -> str:
-        """The skip reason of a test no run was planned for, naming the real cause: the profile (or
-        --ymir-tasks) asks for none of its task kinds, or nothing the image declares can run on the releases."""
-        from .options import PROFILE_TASKS
-
-        s = self.settings
-        negative = kinds == NEGATIVE_KINDS
-        tasks = sorted({"negative" if k.startswith("negative-") else k
-                        for k in (kinds or tuple(k for k in KIND_SHAPES if k not in NEGATIVE_KINDS))})
-        what = "negative-input runs" if negative else "/".join(tasks) + " runs"
-        if not set(tasks) & set(s.tasks):
-            if s.tasks == PROFILE_TASKS[s.profile]:
-                hint = "the certify profile runs them, or add negative" if negative else f"add {tasks[0]}"
-                return f"the {s.profile} profile plans no {what} ({hint} to --ymir-tasks)"
-            return f"--ymir-tasks={','.join(s.tasks)} plans no {what}"
-        return (f"no {what} planned: the image(s) declare no object type such a run can use on platform "
-                f"{', '.join(str(r) for r in s.releases)}")
-
-    # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
-    @pytest.hookimpl(wrapper=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Iterator[None]:
-        # a wrapper: the markers go on before, and the group suffixes are checked after, every other plugin's
-        # hook, among them xdist's worker hook (WorkerInteractor), which turns the xdist_group markers into the
-        # '@group' node id suffix its loadgroup scheduler reads, on an attribute pytest >= 9.2 no longer reads
-        # (xdist_groups.py).
-        self._mark_runs(items)
-        result = yield
-        workerinput = getattr(self.config, "workerinput", None)
-        if workerinput is not None and self.config.getvalue("loadgroup"):
-            failed = xdist_groups.ensure_group_suffixes(items)
-            if failed:  # a warning: xdist shows a worker's warnings in the controller's summary
-                warnings.warn(pytest.PytestWarning(
-                    f"ymir-conformance could not give {len(failed)} test(s) their xdist group under pytest "
-                    f"{pytest.__version__} (e.g. {failed[0]}): their container runs may happen once per worker; "
-                    "run with -n 0, or report this with your pytest and pytest-xdist versions"))
-        return result
-
-    def _mark_runs(self, items: list[pytest.Item]) -> None:
-        # outer guard: pytest-timeout; a test may trigger training + retries before its own run
-        guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
-        xdist = self.config.pluginmanager.hasplugin("xdist")
-        workerinput = getattr(self.config, "workerinput", None)
-        if workerinput is not None and workerinput.get("ymir_loadgroup"):
-            self.config.option.loadgroup = True  # the controller schedules by group (see pytest_configure_node)
-        for item in items:
-            spec = getattr(item, "callspec", None) and item.callspec.params.get("ymir_spec")  # type: ignore[attr-defined]
-            if not isinstance(spec, RunSpec):
-                continue
-            if item.get_closest_marker("timeout") is None:
-                item.add_marker(pytest.mark.timeout(guard))
-            if xdist:  # with --dist loadgroup, all tests that need one training land on one worker: run once
-                item.add_marker(pytest.mark.xdist_group(xdist_group_name(spec)))
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """The runs the collected (and not deselected) tests judge: the conductor's plan. Nothing starts here
-        (``--collect-only`` runs no container): the first test's run schedules them, all of them, or on an xdist
-        worker (handed test groups one at a time) the training group of that run."""
-        if self.specs is None:
-            return
-        wanted = {spec for item in session.items
-                  if isinstance(spec := getattr(getattr(item, "callspec", None), "params", {}).get("ymir_spec"),
-                                RunSpec)}
-        self.conductor.set_plan([s for s in self.specs if s in wanted],
-                                eager=getattr(self.config, "workerinput", None) is None)
-
     def report(self) -> dict[str, Any] | None:
         """Report data of this process, merged with what xdist workers sent; None when nothing ran."""
         from .report import finish, report_data
@@ -392,18 +299,6 @@ class YmirSession:
 
     def judge_image(self, image: str, node: pytest.Item) -> None:
         self.judge.judge_image(image, node)
-
-
-def spec_test_id(spec: RunSpec, test_name: str) -> str:
-    """The id of a test over ``spec``: the run id (``det-voc``; lifecycle and monitor of a training
-    ``training-det-voc``), after the full image name when several images run
-    (``ymir-conformance/reference-det:latest/det-voc``: the namespace is kept, the repo name alone can clash)."""
-    from dataclasses import replace
-
-    run = replace(spec, multi_image=False).id
-    if spec.kind == "training" and test_name in ("test_lifecycle", "test_monitor"):
-        run = f"training-{run}"
-    return f"{spec.image}/{run}" if spec.multi_image else run
 
 
 __all__ = ["YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "start_session", "pytest_addoption",
