@@ -31,7 +31,8 @@ from .report.junit import JUnitHooks
 # this module as the entry point: it then gets the entry point's hooks and fixture from here
 from .entry import pytest_addoption, pytest_configure, ymir  # noqa: F401
 from .options import SETTINGS_KEY, Settings
-from .session import Conductor, RunRecord, RunSpec, plan
+from .conductor import Conductor
+from .session import RunRecord, RunSpec, plan
 from .verdict import Ledger
 
 SUITE_DIR = Path(__file__).parent / "suite"

@@ -19,7 +19,8 @@ import pytest
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.options import Settings
 from ymir_conformance.runner import LABEL_RUN, LABEL_TAG
-from ymir_conformance.session import Conductor, RunRecord, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import RunRecord, plan
 
 
 class Creates:
