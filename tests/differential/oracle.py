@@ -30,7 +30,6 @@ import shutil
 import sys
 import tempfile
 import traceback
-from datetime import datetime
 from typing import Any, Dict, List
 
 ASSET_TYPES = {"jpg": "AssetTypeImageJpeg", "png": "AssetTypeImagePng", "bmp": "AssetTypeImageBmp",

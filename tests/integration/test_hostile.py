@@ -33,7 +33,6 @@ containers it leaves are counted first, then removed by this test.
 """
 from __future__ import annotations
 
-import fnmatch
 import ipaddress
 import os
 import re

@@ -160,7 +160,7 @@ def test_xdist_workers_share_the_work_and_the_controller_reports_it_all(pytester
     8 runs, each training on both workers. Now the engine's own create events are the witness, and `-n 2`
     without --dist is what is run (the plugin schedules it by group). tests/integration/test_xdist.py does
     the same from a plain subprocess in an empty directory, and kills a worker."""
-    from test_xdist import EngineCreates  # same directory: rootdir-relative, prepend import mode
+    from tests.engine_events import EngineCreates
 
     reports = pytester.path / "reports"
     creates = EngineCreates(docker_client, os.environ["YMIR_CONFORMANCE_TAG"])

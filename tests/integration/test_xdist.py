@@ -19,6 +19,7 @@ from typing import Any
 
 import docker
 import pytest
+from tests.engine_events import EngineCreates
 from tests.tags import new_tag
 
 LABEL_TAG = "org.ymir-conformance.tag"

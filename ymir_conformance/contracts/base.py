@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import io
 import os
-import re
 import reprlib
 import stat
 from collections.abc import Callable, Iterable, Iterator

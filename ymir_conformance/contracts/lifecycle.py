@@ -2,7 +2,6 @@
 timing budgets (BUD-xx) of one container run (contract §1, §5.2, §6, §7)."""
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
