@@ -321,7 +321,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "an internal network with no route anywhere, and with gpu_id '0', whatever the log says; a networked rerun "
      "is never the judged run. Every rerun has exactly the first run's containment."),
     ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
-     "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=8): N means train=N and "
+     "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=12): N means train=N and "
      "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
 ]
 

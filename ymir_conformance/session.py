@@ -36,8 +36,8 @@ from .options import Settings
 from .platform import Release, describe
 from .runner import (LABEL_PREFIX, LABEL_SESSION, LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container,
                      run_labels, shm_size_for)
-from .workspace import (DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training, load_package,
-                        package_model,
+from .workspace import (DATA_VERSION, DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training,
+                        load_package, package_model,
                         own_tree, prepare_out, tree_digest)
 
 KIND_SHAPES: dict[str, TaskShape] = {
@@ -591,7 +591,8 @@ class Conductor:
         tuned = "" if not (s.hyper_params or s.dataset_size) else "-h" + hashlib.sha1(
             f"{[str(p) for p in s.hyper_params]}|{s.dataset_size}".encode()).hexdigest()[:10]
         return (self.cache_dir / f"{info.image_id.removeprefix('sha256:')[:16]}-seed{self.settings.seed}-"
-                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}{tuned}")
+                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}-d{DATA_VERSION}"
+                f"{tuned}")
 
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)

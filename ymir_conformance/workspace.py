@@ -38,6 +38,9 @@ CLASS_NAMES = ("person", "cat", "dog")
 # which stay in the images, unlabelled. Here every selected class's index differs from its label id (person 0/2,
 # cat 1/3, dog 2/1) and "car" is drawn but never selected.
 LABEL_NAMES = ("car", "dog", "person", "cat")
+DATA_VERSION = 2
+"""Bump when the data of a seed changes (labels, selection, scene drawing): it keys the model cache, so that a model
+trained on an earlier suite's data is never judged against this one's candidates (2: the label subset)."""
 GROUND_TRUTH = "ground-truth.json"  # beside in/ and out/, never visible to the image
 CANDIDATE_SEED_OFFSET = 7919
 

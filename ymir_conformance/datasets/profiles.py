@@ -26,7 +26,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("quick", train=24, val=8, candidates=8),
+        Profile("quick", train=24, val=8, candidates=12),
         Profile("standard", train=200, val=50, candidates=50, test=20),
         Profile("certify", train=200, val=50, candidates=50, test=20, edge_cases=True),
     )
