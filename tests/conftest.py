@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import docker
 import pytest
 
+from tests.tags import new_tag
 from ymir_conformance.fixture_images import image_tag
 
 REQUIRE_DOCKER = os.environ.get("YMIR_REQUIRE_DOCKER") == "1"
@@ -32,7 +32,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
         pytest.skip(msg)
     # Every container this test process (and its pytester subprocesses) starts carries this tag, so the check
     # below sees only our own containers, not those of xdist siblings or other sessions on the same engine.
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()  # prefixed by scripts/test's run tag (tests/tags.py)
     os.environ["YMIR_CONFORMANCE_TAG"] = tag
     yield cl
     leftovers = cl.containers.list(all=True, filters={"label": f"org.ymir-conformance.tag={tag}"})

@@ -77,8 +77,11 @@ def _rules(args: argparse.Namespace) -> int:
 
     load_all()
     checks = {c.rule: c for c in [*IMAGE_CHECKS.values(), *REGISTRY.values()]}
+    for rule in negative_rules():  # judged by the plugin's negative-input test, outside the registry
+        checks.setdefault(rule, _negative_check(rule))
     if args.action == "explain":
-        chk = checks.get((args.rule_id or "").upper())
+        rule_id = (args.rule_id or "").upper()
+        chk = checks.get(rule_id)
         if chk is None:
             print(f"no rule {args.rule_id!r}; `rules` lists them", file=sys.stderr)
             return 2
@@ -89,9 +92,29 @@ def _rules(args: argparse.Namespace) -> int:
         print(json.dumps([{k: v for k, v in explain(c).items() if k not in ("platform", "fix")}
                           for c in checks.values()], indent=2))
         return 0
+    from .contracts.basis import BASIS_WORDS
+
     for chk in checks.values():
-        print(f"{chk.rule:<7} {chk.area:<10} {chk.describe_levels():<28} {chk.title}")
+        print(f"{chk.rule:<7} {chk.area:<10} {chk.basis:<10} {chk.describe_levels():<28} {chk.title}")
+    print("\nbasis: " + "; ".join(f"{b} = {w}" for b, w in BASIS_WORDS.items()))
     return 0
+
+
+def negative_rules() -> list[str]:
+    from .session import NEGATIVE_INPUTS
+
+    return list(dict.fromkeys(r for r, _, _ in NEGATIVE_INPUTS.values()))
+
+
+def _negative_check(rule: str) -> Any:
+    """The Check of a negative-input rule (IN-07, IN-10: judged by the plugin, SHOULD on every release)."""
+    from .contracts.base import Area, Check
+    from .platform import ReleaseRange
+    from .session import NEGATIVE_INPUTS
+
+    what = "; ".join(w for r, w, _ in NEGATIVE_INPUTS.values() if r == rule)
+    return Check(rule=rule, title=f"copes with odd input or fails cleanly ({what})", area=Area.LIFECYCLE,
+                 levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,6 +57,7 @@ EXAMPLES = 5  # paths named in the summary per list (missed candidates, decoys o
 ENV_SWITCH = "YMIR_CONFORMANCE_AUDIT"  # "0": run without the audit (to measure its overhead, or to opt out)
 IN_ROOT = "/in"
 ASSETS = "/in/assets"
+PREDICTIONS = "/in/predictions"
 
 
 _LIBC: Libc | None = None  # the binding this module calls (tests replace it)
@@ -334,9 +335,18 @@ def summarize(result: WatchResult, in_dir: Path, asset_cache: Path | None, shape
             if cols and cols[0]:
                 referenced.add(_norm(cols[0]))
     if shape.run_training:
-        lines = _index(in_dir, "train-index.tsv") + _index(in_dir, "val-index.tsv")
-        summary["annotations"] = coverage((c[1] for c in lines if len(c) > 1), opened)
-        summary["assets"] = coverage((c[0] for c in lines if c), opened)
+        # the training split is judged on its own (IN-11): validation files opened say nothing about what the
+        # model was trained on
+        train, val = _index(in_dir, "train-index.tsv"), _index(in_dir, "val-index.tsv")
+        for split, lines in (("train", train), ("val", val)):
+            summary[f"{split}_annotations"] = coverage((c[1] for c in lines if len(c) > 1), opened)
+            summary[f"{split}_assets"] = coverage((c[0] for c in lines if c), opened)
+        summary["annotations"] = coverage((c[1] for c in train + val if len(c) > 1), opened)
+        summary["assets"] = coverage((c[0] for c in train + val if c), opened)
+        # the dataset's predictions (pred-*-index.tsv, /in/predictions): earlier models' outputs, not labels
+        preds = sorted(p for p in opened if p.startswith(PREDICTIONS + "/")
+                       or posixpath.basename(p).startswith("pred-") and posixpath.dirname(p) == IN_ROOT)
+        summary["predictions"] = {"opened": len(preds), "examples": preds[:EXAMPLES]}
         pretrained = _config_list(in_dir, "pretrained_model_params")
         if pretrained:
             summary["models"] = {**_model_coverage(pretrained, opened, in_dir), "key": "pretrained_model_params"}
@@ -377,17 +387,23 @@ def finish(watch: InputWatch, in_dir: Path, asset_cache: Path | None, shape: Tas
 
 
 def counts_line(summary: dict[str, Any]) -> str:
-    """'annotations 24/24, candidates 8/8, model files 1/2, index 2/6, decoys opened 0/4, /in/assets listed'."""
+    """'train annotations 0/24, val annotations 8/8, images 32/32, index 2/6, decoys 0/4' (training),
+    'candidates 8/8, model files 1/2, index 1/1, decoys 0/4, /in/assets LISTED' (infer/mining)."""
     if not summary:
         return ""
     if not summary.get("audited"):
         return f"inputs not audited: {summary.get('problem', '')}".rstrip(": ")
     parts = []
-    for key, label in (("annotations", "annotations"), ("assets", "images"), ("candidates", "candidates"),
-                       ("models", "model files")):
+    split = isinstance(summary.get("train_annotations"), dict)  # training: the splits apart (IN-11)
+    keys = (("train_annotations", "train annotations"), ("val_annotations", "val annotations")) if split else (
+        ("annotations", "annotations"),)
+    for key, label in (*keys, ("assets", "images"), ("candidates", "candidates"), ("models", "model files")):
         c = summary.get(key)
         if isinstance(c, dict):
             parts.append(f"{label} {c.get('opened', 0)}/{c.get('listed', 0)}")
+    preds = summary.get("predictions") or {}
+    if preds.get("opened"):
+        parts.append(f"predictions opened {preds['opened']}")
     idx = summary.get("index_files") or {}
     parts.append(f"index {len(idx.get('opened', []))}/{len(idx.get('present', []))}")
     decoys = summary.get("decoys") or {}

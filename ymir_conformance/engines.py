@@ -19,11 +19,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import docker
+from typing import TYPE_CHECKING, Any
 
 from .errors import SettingsError
+
+if TYPE_CHECKING:  # the client is imported where a session connects (runner.client), not by option parsing
+    import docker
 
 
 def default_url() -> str:
@@ -45,12 +46,13 @@ def parse_engines(value: str | list[str] | None, where: str) -> tuple[str, ...]:
     return urls
 
 
-def parse_transfer(value: str | None, where: str) -> str:
-    from .transfer import MODES
+TRANSFER_MODES = ("auto", "bind", "archive")  # --ymir-transfer (transfer.py)
 
+
+def parse_transfer(value: str | None, where: str) -> str:
     v = (value or "auto").strip().lower()
-    if v not in MODES:
-        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(MODES)}")
+    if v not in TRANSFER_MODES:
+        raise SettingsError(f"{where}: {value!r} is not one of {', '.join(TRANSFER_MODES)}")
     return v
 
 

@@ -103,6 +103,13 @@ def form_edits(params: Iterable[HyperParam], task: Task) -> dict[str, Any]:
     return edits
 
 
+def reaching(params: Iterable[HyperParam], task: Task) -> tuple[HyperParam, ...]:
+    """The edits that reach ``task``'s template (unscoped ones and those scoped to it), in the order given: what
+    changes that task's inputs. The trained-model cache is keyed by ``reaching(params, Task.TRAINING)`` only, so
+    an infer-only edit (``infer.conf_threshold=0.5``) reuses a model trained without it."""
+    return tuple(p for p in params if p.scope is None or p.scope == task.value)
+
+
 def edit_template(template: dict[str, Any], task: Task, params: Iterable[HyperParam]) -> dict[str, Any]:
     """The template as the user left the web form (before the UI's filtering and the platform's keys)."""
     return {**template, **form_edits(params, task)}

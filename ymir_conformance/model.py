@@ -141,6 +141,11 @@ class RunOutcome:
     never_exited: bool = False  # stopped by the suite after the exit grace; V1 fails it, its outputs are judged
     done_s: float | None = None  # seconds after start when the run was seen done (never_exited runs)
     exit_grace_s: float | None = None
+    worked_after_done_s: float = 0.0  # it looked done, then was seen working (CPU, files) this long (idle.py)
+    # CPU under the suite's --cpus quota (cgroup cpu.stat / cpuacct), when readable: LC-16
+    cpu_usage_s: float | None = None
+    cpu_periods: int = 0  # CFS periods in which it had work
+    cpu_throttled: int = 0  # ... and was throttled at the quota
     # Downstream runs (infer, mining): the object type ymir 2.1-2.3 register the model with, i.e. the object_type
     # of its training's result.yaml (2 when absent; TR-12). None when not known (no training run this session).
     model_object_type: int | None = None
@@ -150,6 +155,12 @@ class RunOutcome:
     # The input-coverage audit (audit.py): which annotation, image, index and model files under /in the run opened,
     # counted against what the index files and config.yaml list; {} = not watched (e.g. `judge` on external dirs)
     inputs_opened: dict[str, Any] = field(default_factory=dict)
+    # A training on an export format the image does not declare (its training template names another one): on
+    # these releases its MUST findings count as SHOULD ("if a user switches export_format to X in the form,
+    # training fails: ..."), since the platform trains on it only when a user edits export_format in the form.
+    # ``off_declared_format`` is the export_format value that training got (e.g. 'coco:raw').
+    off_declared_on: tuple[Any, ...] = ()  # platform releases (platform.Release)
+    off_declared_format: str = ""
 
     @property
     def log_path(self) -> Path:

@@ -139,6 +139,7 @@ def explain(chk: Check) -> dict[str, Any]:
     messages, fixes = messages_and_fixes(chk)
     return {
         "rule": chk.rule, "title": chk.title, "area": str(chk.area),
+        "basis": str(chk.basis), "basis_reason": chk.basis_reason,
         "levels": {str(r): (str(chk.level_on(r)) if chk.level_on(r) else "not applicable") for r in RELEASES},
         "tasks": sorted(str(t) for t in chk.tasks), "object_types": sorted(int(t) for t in chk.object_types),
         "platform": messages, "fix": fixes,
@@ -146,8 +147,11 @@ def explain(chk: Check) -> dict[str, Any]:
 
 
 def explain_text(info: dict[str, Any]) -> str:
-    lines = [f"{info['rule']}: {info['title']}", f"  area: {info['area']}; tasks: {', '.join(info['tasks'])}",
-             "  level per platform release:"]
+    lines = [f"{info['rule']}: {info['title']}", f"  area: {info['area']}; tasks: {', '.join(info['tasks'])}"]
+    if info.get("basis"):
+        lines.append(textwrap.fill(f"basis: {info['basis']} ({info.get('basis_reason', '')})", 110,
+                                   initial_indent="  ", subsequent_indent="    "))
+    lines.append("  level per platform release:")
     lines += [f"    {rel:<4} {lvl}" for rel, lvl in info["levels"].items()]
     if info["platform"]:
         lines.append("  what the platform does / what the suite reports:")

@@ -283,11 +283,14 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-limits", "ymir_limits", {"metavar": "on|off|KEY=VALUE,..."},
      "the suite's containment of every container it starts (the platform itself sets none): on (default: "
      "--pids-limit=4096, --memory=min(8g, half the host's RAM) with no extra swap, json-file log driver with "
-     "max-size=16m, no-new-privileges), off (exactly the platform's unlimited docker run), or overrides such as "
-     "pids=8192,memory=16g,log=64m (pids=off drops one limit). A run that hits a limit fails LC-11/LC-12."),
+     "max-size=16m, no-new-privileges, --cap-drop=ALL plus the file-ownership capabilities CHOWN, DAC_OVERRIDE, "
+     "FOWNER, FSETID, SETUID, SETGID and KILL, --cpus=the host's cores minus one), off (exactly the platform's "
+     "unlimited docker run), or overrides such as pids=8192,memory=16g,log=64m,cpus=4 (pids=off drops one limit). "
+     "A run that hits a limit fails LC-11/LC-12/LC-15; one throttled by --cpus for most of its life gets LC-16."),
     ("--ymir-exit-grace", "ymir_exit_grace", {"metavar": "SECONDS"},
-     "how long a run that is done (monitor.txt at 100 percent or state 3, and its result files written) may take to "
-     "exit before the suite stops it and fails V1 (the platform would wait forever). Default: 30."),
+     "how long a run that is done (monitor.txt at 100 percent or state 3, and its result files written) may stay "
+     "idle (no CPU time used, no file written under /out) without exiting before the suite stops it and fails V1 "
+     "(the platform would wait forever). A run still working after 100 percent is not stopped. Default: 30."),
     ("--ymir-transfer", "ymir_transfer", {"metavar": "auto|bind|archive"},
      "how /in reaches the engine and /out comes back: bind (bind mounts, the platform's way; the engine must see "
      "the suite's files), archive (volumes filled and read over the Docker API: remote engines, DOCKER_HOST "
@@ -408,3 +411,6 @@ def resolve(config: pytest.Config) -> Settings:
         jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
                         workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )
+
+
+SETTINGS_KEY = pytest.StashKey[Settings]()  # the resolved settings of a pytest run (entry.py)

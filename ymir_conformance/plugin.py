@@ -1,7 +1,6 @@
-"""The pytest11 entry point: hooks only; the work is delegated.
-
-Without ``--image`` (or the ``ymir_images`` ini value) the plugin adds its options and markers and nothing
-else: a normal pytest run is unchanged.
+"""The session plugin: hooks only; the work is delegated. The pytest11 entry point (entry.py) imports and
+registers it from pytest_configure only when there are images to certify (``--image`` or the ``ymir_images``
+ini value): without them a pytest run, ``pytest --help`` included, never imports this module.
 """
 from __future__ import annotations
 
@@ -10,8 +9,9 @@ import signal
 import sys
 import threading
 import uuid
+import warnings
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -19,18 +19,22 @@ import pytest
 from .contracts.base import Area, Check, Finding, Level, Status, Violation, judge, render_all
 from .platform import ReleaseRange
 from .printable import printable, printable_lines
-from . import hyper
+from .failure_text import Shown
+from . import hyper, xdist_groups
 from .errors import ConformanceError, SettingsError
-from .options import Settings, add_options, resolve
+from .entry import SESSION_KEY
+# an install made before entry.py (an editable one keeps its pytest11 entry point until reinstalled) still loads
+# this module as the entry point: it then gets the entry point's hooks and fixture from here
+from .entry import pytest_addoption, pytest_configure, ymir  # noqa: F401
+from .options import SETTINGS_KEY, Settings
 from .platform import Release, describe
 from .session import KIND_SHAPES, NEGATIVE_INPUTS, Conductor, RunRecord, RunSpec, format_notes, plan
 from .verdict import Ledger, merge_reports, must_and_should
 
-SETTINGS_KEY = pytest.StashKey[Settings]()
-SESSION_KEY = pytest.StashKey["YmirSession"]()
 SYSTEM_OUT_KEY = pytest.StashKey[list[str]]()  # a test's findings, for its JUnit <system-out>
 HEADLINE_KEY = pytest.StashKey[str]()  # a failed test's first violation: '[TR-02 MUST] ...'
 SUITE_DIR = Path(__file__).parent / "suite"
+CLEANUP_NOTE = "ymir-conformance: cleanup incomplete (the verdict and the exit status stand; a later session reaps the rest): "
 
 # which task kinds each suite test is parametrized over (None: every kind that is not a negative input)
 NEGATIVE_KINDS = tuple(k for k in KIND_SHAPES if k.startswith("negative-"))
@@ -44,20 +48,8 @@ TEST_KINDS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gpu: needs a Docker engine with an NVIDIA GPU runtime (skipped elsewhere)")
-    config.addinivalue_line("markers", "ymir_area(name): the contract area a conformance test judges")
-    try:
-        settings = resolve(config)
-    except SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    config.stash[SETTINGS_KEY] = settings
-    if not settings.images:
-        return
+def start_session(config: pytest.Config, settings: Settings) -> None:
+    """From the entry point's pytest_configure (entry.py), when there are images to certify."""
     if config.args_source is not pytest.Config.ArgsSource.ARGS:
         config.args = [str(SUITE_DIR)]
     session = YmirSession(config, settings)
@@ -73,8 +65,11 @@ def pytest_configure(config: pytest.Config) -> None:
         for engine in session.conductor.pool.engines:
             for image in settings.images:
                 ensure_image(engine.cl, image)
-            session.conductor.transfer_for(engine, settings.images[0])
+        session.inspect_ahead()  # overlaps the transfer probes below and pytest's own collection work
+        for engine in session.conductor.pool.engines if not config.getoption("collectonly", False) else ():
+            session.conductor.transfer_for(engine, settings.images[0])  # --collect-only runs nothing: no probe
     except ConformanceError as exc:
+        session.join_inspection()
         session.release()
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
@@ -99,7 +94,7 @@ class YmirSession:
         self.worker_sessions: dict[int, tuple[str, str]] = {}  # id(node) -> (worker id, its session id)
         self.xdist_notes: list[str] = []  # controller: what the terminal summary says about the workers
         self.notes: list[str] = []  # other lines for the end of the terminal summary (e.g. the JUnit family)
-        self.detailed_runs: set[tuple[str, str]] = set()  # (image, run id) whose docker line + log a failure showed
+        self.shown = Shown()  # what failures printed already (fixes, first violations, runs' docker line + log)
         self.final: dict[str, Any] | None = None  # the report data as written at sessionfinish (with exit status)
         self.lost_container_runs = 0  # controller: container runs of crashed workers (they send no report)
         self.creates_by_session: dict[str, int] = {}  # controller: task containers created, per session id
@@ -114,6 +109,7 @@ class YmirSession:
         self._sigterm_installed = False
         self._terminating = False  # a SIGTERM arrived
         self._finishing = False  # sessionfinish began: a SIGTERM no longer interrupts the cleanup
+        self.cleanup_problems: list[str] = []  # workspaces not removed completely (rmtree.remove_tree says why)
 
     @property
     def conductor(self) -> Conductor:
@@ -160,10 +156,12 @@ class YmirSession:
             except (ValueError, OSError):
                 pass
 
-    def release(self) -> None:
-        """Remove this session's containers and workspace (idempotent; the last resort at unconfigure)."""
+    def release(self) -> str | None:
+        """Remove this session's containers and workspace (idempotent; the last resort at unconfigure). Returns
+        what could not be removed (a note for the terminal and report.json), never raises for it."""
         from .runner import reap
 
+        problem: str | None = None
         if self._conductor is not None:
             # first: no queued run may start a container after the reap below (--ymir-keep: running ones are
             # stopped, not removed)
@@ -174,7 +172,10 @@ class YmirSession:
                     reap(cl, self.session_id)
                 except Exception:  # the engine went away: the next session reaps by owner
                     pass
-            self._conductor.cleanup()
+            problem = self._conductor.cleanup()
+            if problem is not None:
+                self.cleanup_problems.append(problem)
+        return problem
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.force_xunit2()
@@ -187,10 +188,32 @@ class YmirSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._finishing = True
+        self.join_inspection()
         try:
             self.release()
         finally:
             self.restore_sigterm()
+
+    def inspect_ahead(self) -> None:
+        """Inspect the images in the background from pytest_configure on; the parametrization (all_specs) awaits
+        the result (Conductor.inspect_all holds its lock while inspecting and keeps what it found). Not on an
+        xdist controller, which collects nothing. An error is not kept: all_specs inspects again and reports it."""
+        if self.config.getoption("numprocesses", None) and getattr(self.config, "workerinput", None) is None:
+            return
+
+        def inspect() -> None:
+            try:
+                self.conductor.inspect_all(self.settings.images)
+            except Exception:
+                pass
+
+        self._inspecting = threading.Thread(target=inspect, name="ymir-inspect-ahead", daemon=True)
+        self._inspecting.start()
+
+    def join_inspection(self) -> None:
+        ahead = getattr(self, "_inspecting", None)
+        if ahead is not None:
+            ahead.join()
 
     def all_specs(self) -> list[RunSpec]:
         if self.specs is None:
@@ -227,7 +250,7 @@ class YmirSession:
             types = ", ".join(f"{t.name.lower()} ({int(t)}): {'/'.join(k.value for k in info.declared_tasks(t)) or 'no tasks'}"
                               for t in info.object_types)
             lines.append(f"image {info.image} id {info.short_id}: {types}")
-            lines += [f"  note: {n}" for n in format_notes(info, s.releases)]
+            lines += [f"  note: {n}" for n in format_notes(info, s.releases, s)]
         return [printable(line, limit=0) for line in lines]  # notes quote the image's templates
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
@@ -316,33 +339,31 @@ class YmirSession:
         xml = self._junit()
         if xml is None:
             return
-        s = data.get("settings", {})
-        props: list[tuple[str, object]] = [
-            ("ymir.tool", f"ymir-conformance {data.get('tool', {}).get('version', '')}"),
-            ("ymir.profile", s.get("profile")), ("ymir.seed", s.get("seed")),
-            ("ymir.platform", ",".join(data.get("releases", []))), ("ymir.gate", ",".join(s.get("gate", []))),
-            ("ymir.strict", s.get("strict")), ("ymir.exit_status", exit_status),
-        ]
-        for v in data.get("verdicts", []):
-            props.append((f"ymir.verdict.{v['release']}", v["verdict"]))
-        for img in data.get("images", []):
-            props += [("ymir.image", img["image"]), (f"ymir.image.{img['image']}.id", img["image_id"])]
-            for row in img["compatibility"]:
-                detail = "; ".join(x for x in (("MUST: " + ", ".join(row["must"])) if row["must"] else "",
-                                               ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
-                                   if x)
-                props.append((f"ymir.image.{img['image']}.verdict.{row['release']}",
-                              row["verdict"] + (f" ({detail})" if detail else "")))
-        props.append(("ymir.container_runs", data.get("container_runs", 0)))
-        for name, value in props:
-            xml.add_global_property(printable(name, limit=0), "" if value is None else printable(value, limit=0))
+        from .report.junit import junit_properties
+
+        for name, value in junit_properties(data, exit_status):
+            xml.add_global_property(printable(name, limit=0), printable(value, limit=0))
 
     # -- pytest-xdist: each container run on one worker, the controller reaps what a crashed worker left --------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        # tryfirst: on an xdist worker, xdist's own pytest_collection_modifyitems (WorkerInteractor) turns the
-        # xdist_group markers into the '@group' node id suffix its loadgroup scheduler reads. Only the
-        # registration order (WorkerInteractor before this session) used to put us first; now it is explicit.
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> Iterator[None]:
+        # a wrapper: the markers go on before, and the group suffixes are checked after, every other plugin's
+        # hook, among them xdist's worker hook (WorkerInteractor), which turns the xdist_group markers into the
+        # '@group' node id suffix its loadgroup scheduler reads, on an attribute pytest >= 9.2 no longer reads
+        # (xdist_groups.py).
+        self._mark_runs(items)
+        result = yield
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and self.config.getvalue("loadgroup"):
+            failed = xdist_groups.ensure_group_suffixes(items)
+            if failed:  # a warning: xdist shows a worker's warnings in the controller's summary
+                warnings.warn(pytest.PytestWarning(
+                    f"ymir-conformance could not give {len(failed)} test(s) their xdist group under pytest "
+                    f"{pytest.__version__} (e.g. {failed[0]}): their container runs may happen once per worker; "
+                    "run with -n 0, or report this with your pytest and pytest-xdist versions"))
+        return result
+
+    def _mark_runs(self, items: list[pytest.Item]) -> None:
         # outer guard: pytest-timeout; a test may trigger training + retries before its own run
         guard = int(self.settings.budget.total_s * 1.5 * 3 * 3 + 120)
         xdist = self.config.pluginmanager.hasplugin("xdist")
@@ -449,15 +470,17 @@ class YmirSession:
         removed = [0]
 
         def work() -> None:
-            import shutil
-
+            from .owner import OWNER_FILE
+            from .rmtree import remove_tree
             from .runner import reap
 
             try:
                 removed[0] = reap(self.conductor.cl, worker_session)
             except Exception:  # the engine went away
                 pass
-            shutil.rmtree((self.settings.workdir or Path(".ymir-work")) / worker_session, ignore_errors=True)
+            problem = remove_tree((self.settings.workdir or Path(".ymir-work")) / worker_session, last=OWNER_FILE)
+            if problem is not None:
+                self.cleanup_problems.append(problem)
 
         t = threading.Thread(target=work, name=f"ymir-reap-{worker_session}", daemon=True)
         t.start()
@@ -475,6 +498,9 @@ class YmirSession:
         if not parts:
             return None
         merged = merge_reports(parts)
+        cleanup = list(dict.fromkeys(p for part in parts for p in part.get("cleanup", [])))
+        if cleanup:  # a copy: merge_reports returns a single part as it is
+            merged = {**merged, "cleanup": cleanup}
         if self.lost_container_runs:  # a copy: merge_reports returns a single part as it is
             merged = {**merged, "container_runs": merged.get("container_runs", 0) + self.lost_container_runs}
         merged = {**merged, "command": ["pytest", *map(str, self.config.invocation_params.args)]}  # to reproduce
@@ -491,7 +517,9 @@ class YmirSession:
         terminalreporter.write_sep("=", "ymir-conformance verdict")
         for line in render_summary(data, quiet=self.config.get_verbosity() < 0):
             terminalreporter.write_line(line)
-        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data) + self.notes):
+        loadgroup = self.config.getoption("dist", "no") == "loadgroup"
+        for line in dict.fromkeys(self.xdist_notes + repeated_runs_lines(data, loadgroup) + self.notes
+                                  + [CLEANUP_NOTE + p for p in data.get("cleanup", [])]):
             terminalreporter.write_line(printable_lines(line))
         if self.settings.keep and self._conductor is not None:
             terminalreporter.write_line(f"ymir-conformance: workspaces kept under {self._conductor.workdir}; "
@@ -506,22 +534,30 @@ class YmirSession:
         if self._terminating:
             session.exitstatus = pytest.ExitCode.INTERRUPTED
         workeroutput = getattr(self.config, "workeroutput", None)
+        # the report's data and the run logs are read from the workspaces: both before the cleanup, whose
+        # problems (a tree it could not remove) are then added as a note, never as a verdict or an exit status
+        data: dict[str, Any] | None
         if workeroutput is not None:  # an xdist worker: the controller renders and writes the reports
             self._sync_ledger()
-            workeroutput["ymir_report"] = json.dumps(report_data(self.ledger, self.settings), default=str)
+            data = report_data(self.ledger, self.settings)
         else:
             data = self.report()
-            if data is not None:
-                self.final = finish(data, exit_status=int(session.exitstatus))
-                self.junit_properties(self.final, int(session.exitstatus))
-                if self.settings.report_dir is not None:
-                    write_reports(self.final, self.settings.report_dir)
         if self.settings.report_dir is not None and self._conductor is not None:
             try:  # each process (xdist worker or not) writes the logs of its own runs
                 write_logs(self._conductor.records.values(), self.settings.report_dir)
             except OSError as exc:
                 self.notes.append(f"ymir-conformance: run logs not written under {self.settings.report_dir}: {exc}")
         self.release()
+        problems = list(dict.fromkeys(self.cleanup_problems))
+        self.notes += [CLEANUP_NOTE + p for p in problems]
+        if workeroutput is not None:
+            workeroutput["ymir_report"] = json.dumps({**(data or {}), "cleanup": problems}, default=str)
+        elif data is not None:
+            data["cleanup"] = list(dict.fromkeys([*data.get("cleanup", []), *problems]))
+            self.final = finish(data, exit_status=int(session.exitstatus))
+            self.junit_properties(self.final, int(session.exitstatus))
+            if self.settings.report_dir is not None:
+                write_reports(self.final, self.settings.report_dir)
 
     def _sync_ledger(self) -> None:
         if self._conductor is not None:
@@ -555,22 +591,68 @@ class YmirSession:
         members = spec.judged_on or (spec.release,)
         per_release = {r: judge(record.outcome, r, areas) for r in members}
         self.ledger.add(spec.image, spec.id, subject_area, per_release)
-        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}",
-                 detail=lambda: self.run_detail(record))
+        conclude(per_release, self.settings, node, context=f"{spec.kind} run {spec.id}"
+                 + (f" ({record.model_note})" if record.model_note else ""),
+                 detail=lambda test, verbose: self.run_detail(record, test, verbose), shown=self.shown)
 
-    def run_detail(self, record: RunRecord) -> list[str]:
-        """The docker command and the log tail of a run, the first time a failure shows them; later failures of
-        the same run point back to it."""
+    def run_detail(self, record: RunRecord, test: str, verbose: bool) -> list[str]:
+        """What a failure says about its run, the first time a failure of the run is shown: its exit, the error
+        found in its log (excerpt.py), its last lines, where the whole log is, and its docker command (shortened;
+        with ``verbose`` in full and the last 15 lines). Later failures of the run point to that one. The first
+        line continues the failure's 'run ..., platform ...:' line."""
+        from . import failure_text
+        from .excerpt import SHORT_TAIL, TAIL, read_excerpt
+        from .printable import log_line
+
         key = (record.spec.image, record.spec.id)
-        if key in self.detailed_runs:
-            return [f"(docker command and log of run {record.spec.id}: in its first failure above)"]
-        self.detailed_runs.add(key)
+        first = self.shown.runs.setdefault(key, test)
+        if first != test:
+            return [f"its docker command and log: see {first} above"]
         o = record.outcome
-        lines = [f"docker command: {' '.join(o.argv)}"] if o is not None and o.argv else []
-        tail = _tail(record)
-        if tail:
-            lines += ["last lines of /out/ymir-executor-out.log:", tail]
+        if o is None:
+            return []
+        status = ("timed out" if o.timed_out else f"exit {o.exit_code}") + f" after {o.duration_s:.1f} s"
+        ex = read_excerpt(o.out_dir)
+        where = self.log_location(record)
+        found = ex.render(verbose)
+        lines = [status]
+        if ex.problem:
+            lines[0] += f"; {ex.problem}"
+        elif not found and not verbose and o.exit_code == 0 and not o.timed_out:
+            lines[0] += f"; no error in its log {where}"
+        else:
+            lines += found
+            tail = ex.tail[-(TAIL if verbose or not found else SHORT_TAIL):]
+            if tail:
+                lines += [f"last {len(tail)} lines of /out/ymir-executor-out.log:"] + [log_line(t) for t in tail]
+            else:
+                lines.append("/out/ymir-executor-out.log is empty")
+            lines.append(f"log: {where}")
+        if o.argv:
+            if verbose:
+                lines.append(f"docker command: {' '.join(o.argv)}")
+            else:
+                short = failure_text.short_command(o.argv)
+                shown_in = self.shown.commands.setdefault(failure_text.same_shape(short), test)
+                if shown_in == test:
+                    lines.append(f"  {short}")
+                else:
+                    lines[0] += f"; docker command like {shown_in}'s above"
         return lines
+
+    def log_location(self, record: RunRecord) -> str:
+        """Where the run's whole log is, and whether it is kept: logs/<image>/<run>.log in the report
+        directory, else the workspace's /out/ymir-executor-out.log."""
+        from .report import log_name
+
+        s = self.settings
+        if s.report_dir is not None:
+            return f"{_nearby(s.report_dir / log_name(record.spec.image, record.spec.id))} (its last MiB, kept)"
+        assert record.outcome is not None
+        path = _nearby(record.outcome.out_dir / "ymir-executor-out.log")
+        if s.keep:
+            return f"{path} (kept: --ymir-keep)"
+        return f"{path} (not kept: --ymir-report-dir keeps logs)"
 
     def judge_negative(self, spec: RunSpec, record: RunRecord, node: pytest.Item) -> None:
         """The image must cope (exit 0 with valid outputs) or fail cleanly: non-zero exit, monitor state 4 with
@@ -597,13 +679,15 @@ class YmirSession:
                     "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
             findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))
         self.ledger.add(spec.image, spec.id, "negative", {target: findings})
-        conclude({target: findings}, self.settings, node, context=context, detail=lambda: self.run_detail(record))
+        conclude({target: findings}, self.settings, node, context=context,
+                 detail=lambda test, verbose: self.run_detail(record, test, verbose), shown=self.shown)
 
     def judge_image(self, image: str, node: pytest.Item) -> None:
         info = self.conductor.info(image)
         per_release = {r: info.findings(r) for r in self.settings.releases}
         self.ledger.add(image, "image", "image", per_release)
-        conclude(per_release, self.settings, node, context=f"image {image}", detail=lambda: [])
+        conclude(per_release, self.settings, node, context=f"image {image}", detail=lambda test, verbose: [],
+                 shown=self.shown)
 
 
 def spec_test_id(spec: RunSpec, test_name: str) -> str:
@@ -638,13 +722,15 @@ def xdist_group_name(spec: RunSpec) -> str:
     return name.replace("@", "%40").replace("[", "%5B").replace("]", "%5D")
 
 
-def repeated_runs_lines(data: dict[str, Any]) -> list[str]:
+def repeated_runs_lines(data: dict[str, Any], loadgroup: bool = False) -> list[str]:
     repeated: dict[str, int] = data.get("repeated_runs") or {}
     if not repeated:
         return []
+    advice = ("although --dist loadgroup was given: the tests of one training reached several workers (report "
+              "this with your pytest and pytest-xdist versions; -n 0 runs each once)" if loadgroup
+              else "use --dist loadgroup to run each once")
     return [f"ymir-conformance: {len(repeated)} run(s) happened on more than one xdist worker (each counted): "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items()))
-            + "; use --dist loadgroup to run each once"]
+            + ", ".join(f"{k} x{v}" for k, v in sorted(repeated.items())) + "; " + advice]
 
 
 def _clean_failure(o: Any) -> str | None:
@@ -667,30 +753,39 @@ def _clean_failure(o: Any) -> str | None:
     fields = raw.split("\n", 1)[0].split("\t")
     if rec is None or rec[2] != 4:
         first = raw.splitlines()[0][:200] if raw else "(empty)"
-        return f"exit {o.exit_code} but monitor.txt line 1 is {first!r}, not state 4"
+        return f"exit {o.exit_code} but monitor.txt line 1 is {printable(repr(first))}, not state 4"
     if len(fields) < 5 or not fields[4].strip().startswith("3000"):
-        return f"state 4 without a 3000xx code in column 5 (found {fields[4][:40] if len(fields) > 4 else 'nothing'!r})"
+        found = printable(repr(fields[4][:40] if len(fields) > 4 else "nothing"))
+        return f"state 4 without a 3000xx code in column 5 (found {found})"
     return None
 
 
-def _tail(record: RunRecord, n: int = 15) -> str:
-    from . import guard
+def _nearby(path: Path) -> str:
+    """``path`` relative to the working directory when it is beneath it, else absolute."""
+    import os
 
-    if record.outcome is None:
-        return ""
-    return "\n".join(guard.tail_lines(record.outcome.out_dir, "ymir-executor-out.log", n))
+    full = path.absolute()
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return os.fspath(full)
 
 
 def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node: pytest.Item | None, context: str,
-             detail: Callable[[], list[str]]) -> None:
+             detail: Callable[[str, bool], list[str]], shown: Shown | None = None) -> None:
     """Turn one test's findings (per judged release) into its outcome.
 
     The test fails on MUST violations (and SHOULD with --ymir-strict) on a gated release (--ymir-gate, default
     every judged release): the failure text starts with the violations (``[TR-02 MUST] ...``), then what was
-    judged, then ``detail()`` (the docker command and the log tail, once per run). Violations on releases that
-    do not gate are reported, never failed. Every finding goes to the test's JUnit <system-out>; SHOULD
-    violations are never Python warnings: the ymir-conformance summary lists them.
+    judged, then ``detail(test, verbose)`` (the run's exit, log excerpt and docker command, once per run).
+    By default the text is sized for a human (failure_text.py: per rule the first violation in full and the
+    others counted, each fix once, a shortened docker command); with -v (verbosity >= 1) every violation and
+    the full docker command. Violations on releases that do not gate are reported, never failed. Every finding
+    goes to the test's JUnit <system-out>; SHOULD violations are never Python warnings: the ymir-conformance
+    summary lists them.
     """
+    from . import failure_text
+
     releases = sorted(per_release)
     gated = [r for r in releases if r in settings.gated]
 
@@ -700,16 +795,16 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
 
     failing = [r for r in gated if blocking_on(r)]
     with_findings = [r for r in releases if any(f.status is Status.FAILED for f in per_release[r])]
-    shown = max(failing) if failing else max(with_findings) if with_findings else max(releases)
-    findings = per_release[shown]
+    shown_on = max(failing) if failing else max(with_findings) if with_findings else max(releases)
+    findings = per_release[shown_on]
     must, should = must_and_should(findings)
     on = describe([r for r in releases if _rules(per_release[r]) == _rules(findings)]) if len(releases) > 1 \
-        else str(shown)
+        else str(shown_on)
     out = [f"{context}: judged on platform {', '.join(str(r) for r in releases)}"
            + (f" (gating: {', '.join(str(r) for r in gated) or 'none'})" if settings.gate else "")]
     for f in findings:
         if f.status is not Status.NOT_APPLICABLE:
-            out.append(f"  {f.check.rule:<8} {f.status}" + (f" ({f.level})" if f.level else "")
+            out.append(f"  {f.check.rule:<8} {f.status}" + (f" ({f.level}, {f.check.basis})" if f.level else "")
                        + (f": {f.reason}" if f.reason and f.status is not Status.PASSED else ""))
     if must or should:
         out += ["", f"violations on platform {on}:"] + render_all([v for f in must + should for v in f.violations])
@@ -719,20 +814,33 @@ def conclude(per_release: dict[Release, list[Finding]], settings: Settings, node
     if node is not None:
         node.stash[SYSTEM_OUT_KEY] = out
     if failing:
-        blocking = blocking_on(shown)
+        blocking = blocking_on(shown_on)
         violations = [v for f in blocking for v in f.violations]
-        text = render_all(violations)
-        rules = sorted({f.check.rule for f in blocking})
-        text += ["", f"{len(violations)} violation(s) of {', '.join(rules)} on platform {on}, by {context}"]
         rest = [v for f in (must + should) if f not in blocking for v in f.violations]
-        if rest:
-            text += ["also (SHOULD, not failing):"] + render_all(rest)
+        rules = sorted({f.check.rule for f in blocking})
+        test = node.name if node is not None else context
+        verbose = node is None or node.config.get_verbosity() >= 1
+        summary = f"{len(violations)} violation(s) of {', '.join(rules)} on platform {on}, by {context}"
+        if verbose:
+            text = render_all(violations) + ["", summary]
+            if rest:
+                text += ["also (SHOULD, not failing):"] + render_all(rest)
+        else:
+            memo = shown if shown is not None else failure_text.Shown()
+            text = failure_text.violations(violations, memo, test)
+            if rest:
+                text += ["also (SHOULD, not failing):"] + failure_text.violations(rest, memo, test)
         not_gating = [r for r in with_findings if r not in settings.gated]
         if not_gating:
             text.append(f"reported, not gating (--ymir-gate): findings on platform {describe(not_gating)}")
-        text += detail()
-        if node is not None:
-            node.stash[HEADLINE_KEY] = printable(text[0].split("\n", 1)[0], limit=0)
+        more = detail(test, verbose)
+        if more:  # one line for the run: '<kind> run <id>, platform 2.5: exit 0 after ...'
+            text += [f"{context}, platform {on}: {more[0]}"] + more[1:]
+        elif not verbose:
+            text.append(summary)
+        if node is not None:  # JUnit's failure message and the short summary: the first violation's own line
+            first = violations[0].render(with_fix=False) if violations else text[0]
+            node.stash[HEADLINE_KEY] = printable(first.split("\n", 1)[0], limit=0)
         pytest.fail(printable_lines("\n".join(text)), pytrace=False)  # the one failure text: printable only
     not_eval = [f for f in findings if f.status is Status.NOT_EVALUATED]
     if not_eval and not any(f.status is Status.PASSED and f.level is Level.MUST for f in findings):
@@ -743,13 +851,5 @@ def _rules(findings: list[Finding]) -> set[tuple[str, str]]:
     return {(f.check.rule, str(f.level)) for f in findings if f.status is Status.FAILED}
 
 
-@pytest.fixture
-def ymir(request: pytest.FixtureRequest) -> YmirSession:
-    """The ymir-conformance session: run specs, judge areas (only with --image)."""
-    session = request.config.stash.get(SESSION_KEY, None)
-    if session is None:
-        pytest.skip("ymir-conformance needs --image=REPO:TAG")
-    return session
-
-
-__all__ = ["ymir", "YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude"]
+__all__ = ["YmirSession", "SETTINGS_KEY", "SESSION_KEY", "conclude", "start_session", "pytest_addoption",
+           "pytest_configure", "ymir"]

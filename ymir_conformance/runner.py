@@ -6,22 +6,23 @@ what a test harness needs: labels (so strays can be reaped), ``--network none`` 
 timeout that kills the container, stdout+stderr appended to ``/out/ymir-executor-out.log`` as it is produced
 (capped), a live monitor.txt sampler, and removal of the container in every case.
 
-Containment (limits.py, ``--ymir-limits``): every task and inspection container gets a pids limit, a memory
-limit, a bounded json-file log and no-new-privileges (``ContainerSpec.argv`` shows them, so the printed line
+Containment (limits.py, ``--ymir-limits``): every task and inspection container, first run and retry alike, gets
+a pids limit, a memory limit, a CPU limit, a bounded json-file log, no-new-privileges and ``--cap-drop=ALL`` with
+only the file-ownership capabilities added back (``ContainerSpec.argv`` shows them, so the printed line
 reproduces the run; ``--ymir-limits=off`` drops them all). While a task runs, :func:`run_container` samples the
-container's cgroup (pids.events, OOM kills) and watches for a run that is done (monitor.txt at 100% or state 3
-and its result files written) but never exits: after ``exit_grace_s`` it is stopped and marked ``never_exited``.
+container's cgroup (pids.events, OOM kills, CPU time and throttling) and watches for a run that is done
+(monitor.txt at 100% or state 3 and its result files written) but never exits: once it has been done and idle (no
+CPU time, no write under /out: idle.py) for ``exit_grace_s`` it is stopped and marked ``never_exited``.
 """
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +36,12 @@ from docker.utils.socket import STDERR, STDOUT, frames_iter
 
 from . import guard
 from .errors import DockerUnavailable, ImageNotFound, UnsafeOutput
+from .idle import IdleWatch
 from .limits import DEFAULT_EXIT_GRACE_S, DEFAULT_LIMITS, MIN_FREE_BYTES, CgroupProbe, Limits
 from .model import ProgressSample, TaskShape
-from .owner import Owner, Probe, engine_time, gone
+from .owner import OWNER_FILE, Owner, Probe, engine_time, gone
 from .progress import MonitorSampler, parse_record
+from .rmtree import remove_tree
 
 LABEL_PREFIX = "org.ymir-conformance"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
@@ -200,6 +203,10 @@ class ContainerResult:
     disk_used_bytes: int = 0  # the most of the workspace's filesystem the run was seen to use
     done_s: float | None = None  # seconds after start when it was seen done
     transfer: dict[str, Any] = field(default_factory=dict)  # archive transfer: timings, sizes, refusals, digests
+    cpu_usage_s: float | None = None  # CPU time the container used (its cgroup), when readable
+    cpu_periods: int = 0  # CFS periods with work under the --cpus quota (cgroup cpu.stat nr_periods)
+    cpu_throttled: int = 0  # ... in which it was throttled at the quota (nr_throttled): LC-16
+    worked_after_done_s: float = 0.0  # how long after it looked done it was last seen working (idle.py)
 
 
 def client(timeout: int = 120, base_url: str | None = None) -> docker.DockerClient:
@@ -455,6 +462,7 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
         deadline = start + timeout_s
         limit_at: float | None = None
         disk = _DiskWatch(spec.out_dir, spec.limits.disk_bytes)
+        idle = IdleWatch(exit_grace_s, _cpu_reader(probe, container), spec.out_dir if transfer is None else None)
         while not waiter.finished.wait(poll_s):
             probe.sample()
             now = time.monotonic()
@@ -466,6 +474,7 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
             if done_at is None and (looks_done(sampler.latest, spec.out_dir, done_files) if transfer is None
                                     else _looks_done_remote(sampler.latest, transfer, done_files)):
                 done_at = now
+                idle.done()
             if limit_at is None and (probe.pids_max_events > 0 or pump.dropped > FLOOD_STOP_BYTES):
                 limit_at = now
             if limit_at is not None and now - limit_at >= LIMIT_GRACE_S:
@@ -474,20 +483,29 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
                 note = (f"stopped {LIMIT_GRACE_S:g} s after it hit the pids limit ({spec.limits.pids})"
                         if probe.pids_max_events > 0 else
                         f"stopped after more than {guard.human(FLOOD_STOP_BYTES)} of output beyond the log cap")
-            elif done_at is not None and now - done_at >= exit_grace_s:
-                note = (f"stopped {exit_grace_s:g} s after the run was done (monitor.txt at 100% and "
-                        f"{', '.join('/out/' + f for f in done_files)} written): it did not exit")
+            elif done_at is not None and idle.idle():
+                worked = (f"; it last worked ({idle.last_busy}) {idle.worked_after_done_s:.0f} s after it was done"
+                          if idle.last_busy else "")
+                note = (f"stopped: the run was done (monitor.txt at 100% and "
+                        f"{', '.join('/out/' + f for f in done_files)} written) and then idle for {exit_grace_s:g} s "
+                        f"({idle.observed}){worked}, but it did not exit")
                 never_exited = True
             elif now >= deadline:
-                never_exited = done_at is not None  # done, but the time limit came before the grace ended
+                # done and idle (if not yet for the whole grace): it never exits; done but still working after
+                # it looked done: the work itself ran past the time limit
+                never_exited = done_at is not None and idle.quiet_for() >= min(exit_grace_s, DEADLINE_QUIET_S)
                 timed_out = not never_exited
                 note = f"killed after the {timeout_s:.0f} s time limit"
+                if done_at is not None and timed_out:
+                    note += (f" (it looked done {now - done_at:.0f} s earlier but was still working: "
+                             f"{idle.last_busy or 'busy'})")
             else:
                 continue
             _kill_quietly(container)
             os.write(log_fd, f"\n[ymir-conformance] {note}\n".encode())
             break
         duration = time.monotonic() - start
+        idle.close()
         waiter.finished.wait(timeout=30)
         probe.sample()  # usually gone by now; the samples taken while it ran count
         oom = _oom_killed(container) or probe.oom_kills > 0
@@ -498,12 +516,40 @@ def _run_container(cl: docker.DockerClient, spec: ContainerSpec, timeout_s: floa
             memory_peak_bytes=probe.memory_peak, log_bytes=pump.seen, log_bytes_dropped=pump.dropped,
             never_exited=never_exited, done_s=None if done_at is None else done_at - start,
             flood_stopped=limit_at is not None and probe.pids_max_events == 0, disk_stopped=disk.stopped,
-            disk_used_bytes=disk.used)
+            disk_used_bytes=disk.used, cpu_usage_s=probe.cpu_usage_s, cpu_periods=probe.cpu_periods,
+            cpu_throttled=probe.cpu_throttled, worked_after_done_s=idle.worked_after_done_s)
     finally:
         sampler.stop()
         os.close(log_fd)
         if container is not None and not keep:
             remove_quietly(container)
+
+
+DEADLINE_QUIET_S = 10.0  # done and this long idle at the time limit: "never exits" rather than "timed out"
+STATS_EVERY_S = 2.0  # engine stats calls when the cgroup is not readable here (one call costs ~0.1-1 s)
+
+
+def _cpu_reader(probe: CgroupProbe, container: Any) -> Callable[[], float | None]:
+    """The container's CPU seconds so far: from its cgroup (cheap), else from the engine's stats (a remote
+    engine, another pid namespace), at most every :data:`STATS_EVERY_S`; None when neither answers."""
+    last: list[float | None] = [None, 0.0]  # value, when read
+
+    def read() -> float | None:
+        used = probe.sample_cpu()
+        if used is not None:
+            return used
+        now = time.monotonic()
+        if last[0] is not None and now - (last[1] or 0.0) < STATS_EVERY_S:
+            return last[0]
+        try:
+            stats = container.client.api.stats(container.id, stream=False, one_shot=True)
+            ns = stats["cpu_stats"]["cpu_usage"]["total_usage"]
+            last[0], last[1] = float(ns) / 1e9, now
+        except Exception:  # gone, or an engine without stats
+            return None
+        return last[0]
+
+    return read
 
 
 class _DiskWatch:
@@ -565,9 +611,10 @@ class Reaped:
     containers: int = 0
     workspaces: int = 0
     owners: dict[str, str] = field(default_factory=dict)  # "pid 1234" (or "session abc") -> why it is gone
+    problems: list[str] = field(default_factory=list)  # workspaces that could not be removed (rmtree.remove_tree)
 
     def __bool__(self) -> bool:
-        return bool(self.containers or self.workspaces)
+        return bool(self.containers or self.workspaces or self.problems)
 
     def line(self) -> str:
         def n(count: int, what: str) -> str:
@@ -577,7 +624,11 @@ class Reaped:
         parts += [n(self.workspaces, "workspace")] if self.workspaces else []
         whose = ", ".join(f"{k}: {v}" for k, v in sorted(self.owners.items()))
         sessions = "a session that was" if len(self.owners) == 1 else f"{len(self.owners)} sessions that were"
-        return f"ymir-conformance: reaped {' and '.join(parts)} left by {sessions} killed ({whose})"
+        line = (f"ymir-conformance: reaped {' and '.join(parts)} left by {sessions} killed ({whose})"
+                if parts else "")
+        for problem in self.problems:
+            line += ("\n" if line else "") + f"ymir-conformance: could not reap a stale workspace: {problem}"
+        return line
 
 
 def _who(owner: Owner | None, session: str) -> str:
@@ -621,7 +672,10 @@ def reap_stale(cl: docker.DockerClient, workdir_root: Path | None, spare: tuple[
             why = gone(owner, mtime, probe)
             if why is None:
                 continue
-            shutil.rmtree(d, ignore_errors=True)
+            problem = remove_tree(d, last=OWNER_FILE)  # the owner file last: a partial removal is reaped again
+            if problem is not None:
+                done.problems.append(problem)
+                continue
             done.workspaces += 1
             done.owners[_who(owner, d.name)] = why
     return done

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import docker
 import docker.errors
 import yaml
 
-from . import audit, datasets, diagnosis, guard
+from . import audit, datasets, diagnosis, guard, hyper
 from .datasets.formats import DEFAULT_EXPORT_FORMAT, canonical_format, parse_export_format, writer_for
 from .contracts._values import as_int
 from .errors import UnsafeOutput
@@ -36,6 +36,7 @@ from .options import Settings
 from .platform import Release, describe
 from .runner import (LABEL_PREFIX, LABEL_SESSION, LOG_CAP_BYTES, ContainerSpec, new_name, result_files, run_container,
                      run_labels, shm_size_for)
+from .rmtree import remove_tree, remove_tree_or_raise
 from .workspace import (DATA_VERSION, DatasetSpec, ModelPackage, Workspace, build_mining_infer, build_training,
                         load_package, package_model,
                         own_tree, prepare_out, tree_digest)
@@ -136,6 +137,10 @@ class RunRecord:
     retries: list[dict[str, Any]] = field(default_factory=list)
     diagnose: dict[str, Any] = field(default_factory=dict)
     engine: str = ""  # the URL of the engine its containers ran on (--ymir-engines)
+    # downstream runs: the training whose model it used (its id) and, when that is not its own group's training
+    # (the declared format's training failed), why
+    model_from: str = ""
+    model_note: str = ""
     # the scheduler's clock (time.monotonic): ready = its inputs were ready (a training: scheduled; a downstream
     # run: its training done), picked = a job slot took it up, started / finished = its first container was
     # started / its last container ended (diagnosis retries included)
@@ -190,7 +195,29 @@ def training_formats(info: ImageInfo, ot: ObjectType, settings: Settings, releas
         rest = [r for r in releases if declared not in datasets.formats_for(ot, r)]
         fallback = next((f for f in valid if any(f in datasets.formats_for(ot, r) for r in rest)), None)
         return [declared] + ([fallback] if fallback is not None and fallback != declared else [])
-    return valid
+    # standard/certify: every format the releases offer, the template's first (downstream runs use its model)
+    declared = declared_format(info, ot, releases)
+    return ([declared] if declared in valid else []) + [f for f in valid if f != declared]
+
+
+def off_declared_releases(info: ImageInfo, ot: ObjectType, fmt: str, judged_on: tuple[Release, ...],
+                          settings: Settings) -> tuple[Release, ...]:
+    """The releases on which a training on ``fmt`` is off the image's declared format: 2.0+ (1.1 always exports
+    ARK), where the training template's export_format names another format the release offers. There the platform
+    trains on ``fmt`` only when a user edits export_format in the form, so the run's MUST findings count as SHOULD
+    (contracts.base.evaluate). The platform has no other way for an image to declare formats (the manifest holds
+    object_type and enable_livecode only; contract §2), so the template's value is the declaration; formats asked
+    for with ``--ymir-formats`` are the certifier's own declaration and are judged in full."""
+    if fmt in settings.formats:
+        return ()
+    out: list[Release] = []
+    for r in judged_on:
+        if r < Release(2, 0):
+            continue
+        declared = declared_format(info, ot, (r,))
+        if declared is not None and declared != fmt:
+            out.append(r)
+    return tuple(out)
 
 
 def template_export_format(info: ImageInfo, ot: ObjectType) -> tuple[str, bool]:
@@ -231,7 +258,7 @@ def _export_value(info: ImageInfo, ot: ObjectType, fmt: str, release: Release) -
     return value
 
 
-def format_notes(info: ImageInfo, releases: tuple[Release, ...]) -> list[str]:
+def format_notes(info: ImageInfo, releases: tuple[Release, ...], settings: Settings | None = None) -> list[str]:
     """What the author should know about the training template's export_format on the selected releases: a
     name the release does not offer (no annotations), a value the platform fails on, or a format that is not one
     of the object type's (contract §4). No rule of the contract covers the template value itself, so these are
@@ -270,6 +297,22 @@ def format_notes(info: ImageInfo, releases: tuple[Release, ...]) -> list[str]:
             notes.append(f"{info.image} ({ot.name.lower()}): {where} has {said}; on platform {describe(rs)} {why}. "
                          f"The suite trains with {', '.join(fallback) or 'nothing'} there instead: set "
                          "export_format to a format every targeted release offers (contract §4).")
+        if settings is None:
+            continue
+        others: dict[str, list[Release]] = {}
+        for members in families(settings.releases).values():
+            members = tuple(r for r in members if supports(r, ot))
+            for fmt in training_formats(info, ot, settings, members) if members else []:
+                for r in off_declared_releases(info, ot, fmt, members, settings):
+                    if fmt in datasets.formats_for(ot, r):
+                        others.setdefault(fmt, []).append(r)
+        if others:
+            declared = {declared_format(info, ot, (r,)) for rs in others.values() for r in rs}
+            notes.append(f"{info.image} ({ot.name.lower()}): {where} declares export_format {value!r} "
+                         f"({', '.join(sorted(d for d in declared if d))}); the {settings.profile} profile also "
+                         f"trains on {', '.join(others)} (what a user gets who switches export_format in the "
+                         "form) and judges those runs at SHOULD; downstream runs use the declared format's model. "
+                         "--ymir-formats judges the formats it names in full.")
     return notes
 
 
@@ -333,6 +376,7 @@ class Conductor:
         self._groups: set[RunSpec] = set()  # training specs whose group is scheduled
         self._waiting: dict[RunSpec, list[RunSpec]] = {}  # training spec -> runs submitted once it is done
         self._executor: ThreadPoolExecutor | None = None
+        self._sources: dict[RunSpec, list[RunSpec]] = {}  # training spec -> the trainings its group may use
         self._closing = False
         self._network_lock = threading.Lock()
         self._networks: dict[str, str] = {}  # engine URL -> this session's internal diagnosis network
@@ -411,21 +455,24 @@ class Conductor:
                                                                "was stopped before this run started"))
 
     def _await_submission(self, spec: RunSpec) -> Future[RunRecord]:
-        training = spec.training_spec()
-        with self._lock:
-            root = self._futures.get(training)
-        if root is not None:
+        """Wait until the training ``spec`` is parked on (its own, or another format's when its own failed) has
+        submitted it; a cancelled future when the session stopped first."""
+        while True:
+            with self._lock:
+                future = self._futures.get(spec)
+                if future is not None:
+                    return future
+                holder = next((t for t, parked in self._waiting.items() if spec in parked), None)
+                root = self._futures.get(holder) if holder is not None else None
+                if root is None or root.done():  # nothing will submit it any more: the session is stopping
+                    future = Future()
+                    future.cancel()
+                    self._futures[spec] = future
+                    return future
             try:
                 _result(root)
             except CancelledError:
                 pass
-        with self._lock:  # the training's completion submitted it (or stopped the session)
-            future = self._futures.get(spec)
-            if future is None:
-                future = Future()
-                future.cancel()
-                self._futures[spec] = future
-            return future
 
     def _schedule(self, spec: RunSpec) -> None:
         """Submit (under ``_lock``) ``spec``'s training group, or every group of the plan when eager: each group's
@@ -451,10 +498,57 @@ class Conductor:
         for s in members:
             if s in self._futures or s in self.records:
                 continue
-            if is_group_root(s) or training in self.records:
+            if is_group_root(s):
                 self._submit(s)
+            elif training in self.records:
+                self._release(s)
             elif s not in self._waiting.setdefault(training, []):
                 self._waiting[training].append(s)
+
+    def _release(self, spec: RunSpec) -> None:
+        """(Under ``_lock``.) A downstream run whose group's training is done: submit it when a model is chosen
+        (or none can be), else park it on the next training that may give one (another format's)."""
+        pending = self._pending_source(spec)
+        if pending is None:
+            self._submit(spec)
+            return
+        self._schedule_group(pending, [])
+        parked = self._waiting.setdefault(pending, [])
+        if spec not in parked:
+            parked.append(spec)
+
+    def _pending_source(self, spec: RunSpec) -> RunSpec | None:
+        """The first training, in :meth:`model_sources` order, that is not done while every one before it
+        produced no model; None when the model is known (or none can come)."""
+        for src in self.model_sources(spec.training_spec()):
+            rec = self.records.get(src)
+            if rec is None:
+                return src
+            if rec.model is not None:
+                return None
+        return None
+
+    def model_sources(self, training: RunSpec) -> list[RunSpec]:
+        """The trainings whose model the downstream runs of ``training``'s group may use, in order: its own (the
+        declared format's, see :func:`training_formats`), then the other formats' trainings the session plans for
+        the same image, object type and input family. Only those the collected tests plan (or, without a plan,
+        every one :func:`plan` makes), so a session that trains one format never trains another for this."""
+        with self._lock:
+            known = self._sources.get(training)
+            if known is not None:
+                return known
+            info = self.infos.get(training.image)
+            found = [training]
+            if info is not None and training.kind == "training":
+                planned = set(self._plan) if self._plan is not None else None
+                for s in plan([info], self.settings):
+                    s = replace(s, multi_image=training.multi_image)
+                    if (s.kind == "training" and s != training and s.object_type == training.object_type
+                            and input_family(s.release) == input_family(training.release)
+                            and (planned is None or s in planned)):
+                        found.append(s)
+            self._sources[training] = found
+            return found
 
     def _submit(self, spec: RunSpec) -> None:
         if spec in self._futures or spec in self.records:
@@ -484,7 +578,10 @@ class Conductor:
         with self._lock:
             self.records[spec] = record
             for waiting in self._waiting.pop(spec, []):
-                self._submit(waiting)
+                if is_group_root(waiting):
+                    self._submit(waiting)
+                else:
+                    self._release(waiting)
         return record
 
     def close(self, stop_running: bool = False) -> None:
@@ -524,6 +621,7 @@ class Conductor:
             return cached
         root = self._space(spec)
         data = self.dataset()
+        base, note = RunRecord(spec, None, None), ""  # downstream runs: the training whose model they use
         if spec.shape.run_training:  # training, retraining, and training on negative inputs
             template = info.template(spec.object_type, Task.TRAINING) or {}
             pretrained = None
@@ -533,7 +631,7 @@ class Conductor:
                 if spec.kind == "negative-no-template-keys":
                     template = {}
             elif spec.kind == "retraining":
-                base = self.get(spec.training_spec())
+                base, note = self._model_record(spec)
                 if base.model is None:
                     return RunRecord(spec, None, None, skipped=f"no model to retrain from: {base.skipped or 'training failed'}")
                 pretrained = (base.model, base.model.best_stage)
@@ -542,7 +640,7 @@ class Conductor:
                                 gpu_ids=self.settings.gpu_ids, pretrained=pretrained, label=spec.id,
                                 hyper=self.settings.hyper_params)
         else:
-            base = self.get(spec.training_spec())
+            base, note = self._model_record(spec)
             if base.model is None:
                 why = base.skipped or "the training run produced no usable model package (see the training tests)"
                 return RunRecord(spec, None, None, skipped=f"cannot run {spec.kind}: {why}")
@@ -559,20 +657,50 @@ class Conductor:
                                     model=base.model, stage=stage, data=data, release=spec.release,
                                     gpu_ids=self.settings.gpu_ids, label=spec.id, hyper=self.settings.hyper_params)
         record = RunRecord(spec, None, ws)
-        record.outcome = self._run_diagnosed(spec, ws, record)
+        if spec.kind == "retraining" or not spec.shape.run_training:
+            record.model_from, record.model_note = base.spec.id, note
+        judged_on = spec.judged_on or (spec.release,)
+        off = off_declared_releases(info, spec.object_type, spec.export_format, judged_on, self.settings) \
+            if spec.kind == "training" else ()
+        if off and set(off) == set(judged_on):
+            # a format the image does not declare, judged at SHOULD wherever it runs: its failure is explained
+            # (the image does not read it), so no diagnosis retry (root, network, gpu_id) is spent on it
+            s = self.settings
+            record.outcome = self._run_once(spec, ws, ws.out_dir, s.user, s.allow_network, record,
+                                            ws.tensorboard_host)
+        else:
+            record.outcome = self._run_diagnosed(spec, ws, record)
+        record.outcome.off_declared_on, record.outcome.off_declared_format = off, spec.export_format_value
         if not spec.shape.run_training:
-            record.outcome.model_object_type = self._registered_object_type(spec)
+            record.outcome.model_object_type = self._registered_object_type(base)
         if spec.kind in ("training", "retraining") and record.outcome.succeeded:
             record.model = package_model(record.outcome.out_dir, root.parent / "models" / spec.id, ws.config, spec.object_type)
             if spec.kind == "training" and record.model is not None:
                 self._cache_model(spec, record.model)
         return record
 
-    def _registered_object_type(self, spec: RunSpec) -> int | None:
-        """The object type ymir 2.1-2.3 register the model of ``spec`` with: its training's result.yaml
-        object_type, 2 when absent (TR-12); None when the training did not run in this session."""
-        base = self.records.get(spec.training_spec())
-        if base is None or base.outcome is None:
+    def _model_record(self, spec: RunSpec) -> tuple[RunRecord, str]:
+        """The training record whose model the downstream run ``spec`` uses, and a note when it is not its own
+        group's: when the declared format's training produced no model, the first training of another format
+        that did (the scheduler submits ``spec`` only once that is known, so nothing here waits on a run)."""
+        sources = self.model_sources(spec.training_spec())
+        own = self.get(sources[0])
+        if own.model is not None:
+            return own, ""
+        for alt in sources[1:]:
+            rec = self.records.get(alt)
+            if rec is not None and rec.model is not None:
+                why = own.skipped or ("it failed" if own.outcome is not None and not own.outcome.succeeded
+                                      else "it produced no usable model package")
+                return rec, (f"the {own.spec.export_format} training (the export format the training template "
+                             f"declares) gave no model ({why}); this run uses the model of training {alt.id} "
+                             "instead")
+        return own, ""
+
+    def _registered_object_type(self, base: RunRecord) -> int | None:
+        """The object type ymir 2.1-2.3 register the model of training ``base`` with: its result.yaml object_type,
+        2 when absent (TR-12); None when the training did not run in this session."""
+        if base.outcome is None:
             return None
         try:
             res = guard.load_yaml(guard.read_text(base.outcome.out_dir, "models/result.yaml", guard.CAPS["result-yaml"]))
@@ -587,9 +715,11 @@ class Conductor:
     def _cache_key(self, spec: RunSpec) -> Path:
         info = self.info(spec.image)
         s = self.settings
-        # a model trained with other hyper-parameters or dataset sizes is another model
-        tuned = "" if not (s.hyper_params or s.dataset_size) else "-h" + hashlib.sha1(
-            f"{[str(p) for p in s.hyper_params]}|{s.dataset_size}".encode()).hexdigest()[:10]
+        # a model trained with other hyper-parameters or dataset sizes is another model; edits that reach only
+        # the mining/infer templates do not change it
+        edits = hyper.reaching(s.hyper_params, Task.TRAINING)
+        tuned = "" if not (edits or s.dataset_size) else "-h" + hashlib.sha1(
+            f"{[str(p) for p in edits]}|{s.dataset_size}".encode()).hexdigest()[:10]
         return (self.cache_dir / f"{info.image_id.removeprefix('sha256:')[:16]}-seed{self.settings.seed}-"
                 f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}-d{DATA_VERSION}"
                 f"{tuned}")
@@ -597,7 +727,7 @@ class Conductor:
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)
         with self._cache_lock:
-            shutil.rmtree(dest, ignore_errors=True)
+            remove_tree_or_raise(dest)
             shutil.copytree(pkg.root, dest, copy_function=guard.clone_file)  # sparse-aware: holes stay holes
 
     def _cached_model(self, spec: RunSpec) -> RunRecord | None:
@@ -677,8 +807,7 @@ class Conductor:
     def _retry_out(self, spec: RunSpec, ws: Workspace, record: RunRecord) -> tuple[Path, Path | None]:
         """A fresh /out (and TensorBoard folder) for the next retry, as the platform would prepare it."""
         diag_out = ws.root / f"out-retry-{len(record.attempts)}"
-        if diag_out.exists():
-            shutil.rmtree(diag_out)
+        remove_tree_or_raise(diag_out)
         tensorboard = ws.retry_tensorboard(len(record.attempts))
         prepare_out(diag_out, ws.task_id, tensorboard, chmod=spec.release >= Release(2, 0),
                     model_dirs=spec.release >= Release(2, 0) or spec.shape.run_training)
@@ -818,16 +947,24 @@ class Conductor:
             memory_peak_bytes=result.memory_peak_bytes, log_bytes=result.log_bytes,
             log_bytes_dropped=result.log_bytes_dropped, log_cap_bytes=LOG_CAP_BYTES,
             never_exited=result.never_exited, done_s=result.done_s, exit_grace_s=s.exit_grace_s,
+            worked_after_done_s=result.worked_after_done_s, cpu_usage_s=result.cpu_usage_s,
+            cpu_periods=result.cpu_periods, cpu_throttled=result.cpu_throttled,
             asset_cache=ws.asset_cache, tensorboard_dir=tensorboard, asset_cache_digest_before=cache_before,
             asset_cache_digest_after=cache_after,
             inputs_opened=inputs_opened,
         )
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> str | None:
+        """Stop scheduling and remove this session's workspace (unless --ymir-keep). Returns None, or what could not
+        be removed and why: a note for the user (terminal and report.json), never an exception and never a
+        verdict. The owner file goes last, so a later session can still reap whatever is left."""
         self.close()
         self.remove_networks()
-        if not self.settings.keep and self.workdir.exists():
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.settings.keep:
+            return None
+        from .owner import OWNER_FILE
+
+        return remove_tree(self.workdir, last=OWNER_FILE)
 
 
 def _result(future: Future[RunRecord]) -> RunRecord:
@@ -874,12 +1011,19 @@ def _failed_with_no_gpu(o: RunOutcome) -> bool:
 
 
 def outcome_json(record: RunRecord) -> dict[str, Any]:
+    from .excerpt import read_excerpt
     from .progress import timing_summary
 
     o = record.outcome
     if o is None:
         return {"image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "skipped": record.skipped,
                 "engine": record.engine}
+    model: dict[str, Any] = {"model_from": record.model_from} if record.model_from else {}
+    if record.model_note:
+        model["model_note"] = record.model_note
+    if o.off_declared_on:
+        model["off_declared_format"] = {"export_format": o.off_declared_format,
+                                        "releases": [str(r) for r in o.off_declared_on]}
     tail = guard.tail_lines(o.out_dir, "ymir-executor-out.log", 20)
     return {
         "image": record.spec.image, "id": record.spec.id, "kind": record.spec.kind, "shape": o.shape.name, "object_type": int(o.object_type),
@@ -887,16 +1031,21 @@ def outcome_json(record: RunRecord) -> dict[str, Any]:
         "exit_code": o.exit_code, "timed_out": o.timed_out, "duration_s": round(o.duration_s, 3),
         "user": o.user, "network": o.network, "gpu_ids": list(o.gpu_ids), "argv": o.argv,
         "diagnosis": o.diagnosis, "attempts": record.attempts, "log_tail": tail,
+        "error_excerpt": read_excerpt(o.out_dir).to_json(),  # the real error found anywhere in the log
         "retries": record.retries, "diagnose": record.diagnose, "network_name": o.network_name,
         "needs_network": o.needs_network,
         "limits": o.limits, "oom_killed": o.oom_killed, "hit_pids_limit": o.hit_pids_limit,
         "pids_peak": o.pids_peak, "memory_peak_bytes": o.memory_peak_bytes, "log_bytes": o.log_bytes,
         "log_bytes_dropped": o.log_bytes_dropped, "never_exited": o.never_exited, "done_s": o.done_s,
+        "worked_after_done_s": round(o.worked_after_done_s, 1),
+        "cpu": {"usage_s": None if o.cpu_usage_s is None else round(o.cpu_usage_s, 3), "periods": o.cpu_periods,
+                "throttled": o.cpu_throttled},
         "progress": [{"seen_s": round(p.seen_s, 3), "line": p.raw.split("\n", 1)[0]} for p in o.progress],
         "progress_timing": timing_summary(o.progress, o.duration_s),
         "inputs_opened": o.inputs_opened,
         "engine": record.engine, "transfer": (record.attempts[-1].get("transfer", "bind") if record.attempts
                                               else "bind"),
+        **model,
         **_schedule_json(record),
     }
 

@@ -53,10 +53,10 @@ import docker.types
 import requests.exceptions
 
 from . import guard
+from .engines import TRANSFER_MODES as MODES
 from .errors import ConformanceError, UnsafeOutput
 from .model import ProgressSample
 
-MODES = ("auto", "bind", "archive")
 MONITOR_INTERVAL_S = 0.5
 MONITOR_MAX_SAMPLES = 20_000
 FETCH_FILE_CAP = guard.CAPS["model-file"]  # one file of /out

@@ -10,17 +10,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .contracts.base import Finding, Level, Status, name_command
+from .contracts.basis import Basis, basis_of, headline
 from .image import ImageInfo
 from .platform import Release, describe
 from .session import RunRecord, format_notes, outcome_json
 
 
 class Verdict(enum.StrEnum):
+    """The conformance verdict on a release: no MUST finding of any basis (with ``--ymir-strict``: no SHOULD
+    either). The platform's own answer (``platform_accepts``) is kept beside it: see :func:`release_answers`."""
+
     CONFORMANT = "conformant"
     CONFORMANT_WITH_WARNINGS = "conformant with warnings"
     NOT_CONFORMANT = "not conformant"
+    NOT_CONFORMANT_STRICT = "not conformant (strict)"  # SHOULD findings under --ymir-strict
     INCOMPLETE = "incomplete"  # something could not be evaluated
     UNTESTED = "untested"
+
+
+CONFORMANT_VERDICTS = (Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS)
+FAILED_VERDICTS = (Verdict.NOT_CONFORMANT, Verdict.NOT_CONFORMANT_STRICT)
 
 
 @dataclass
@@ -110,26 +119,118 @@ class Ledger:
 
 
 VERDICT_ORDER = [Verdict.UNTESTED, Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS, Verdict.INCOMPLETE,
-                 Verdict.NOT_CONFORMANT]  # merging partial verdicts (xdist workers): the worst wins
+                 Verdict.NOT_CONFORMANT_STRICT, Verdict.NOT_CONFORMANT]  # merging (xdist workers): the worst wins
+
+
+# --------------------------------------------------------------------------------------------------------
+# Two answers per release: does the platform accept the image, and is it conformant (issue 18)
+# --------------------------------------------------------------------------------------------------------
+
+
+def rule_id(entry: str) -> str:
+    """'IN-11 (training-det-voc)' -> 'IN-11'."""
+    return entry.split(" ", 1)[0]
+
+
+def platform_rules(must: Iterable[str]) -> list[str]:
+    """The MUST rules (of entries such as 'TR-02 (det-voc)') whose basis is the platform's own code."""
+    return sorted({rule_id(m) for m in must if basis_of(rule_id(m)) is Basis.PLATFORM}, key=_rule_order)
+
+
+def platform_accepts(verdict: Verdict | str, must: Iterable[str]) -> bool | None:
+    """False: a MUST rule of basis platform is broken (the platform rejects the output, fails the task or loses
+    data); True: none, on a release where every run was judged; None: untested or incomplete."""
+    if platform_rules(must):
+        return False
+    return None if Verdict(verdict) in (Verdict.UNTESTED, Verdict.INCOMPLETE) else True
+
+
+def apply_strict(verdict: Verdict | str, strict: bool) -> Verdict:
+    """Under ``--ymir-strict`` a SHOULD finding makes the verdict 'not conformant (strict)'."""
+    v = Verdict(verdict)
+    return Verdict.NOT_CONFORMANT_STRICT if strict and v is Verdict.CONFORMANT_WITH_WARNINGS else v
+
+
+def _rule_order(rule: str) -> tuple[int, str, int]:
+    prefix, _, num = rule.partition("-")
+    order = ["IM", "V14", "LC", "V1", "BUD", "IN", "MON", "TR", "INF", "MIN"]
+    digits = "".join(ch for ch in num if ch.isdigit())
+    return (order.index(prefix) if prefix in order else 99, prefix, int(digits or 0))
+
+
+def explain_rules(rules: Iterable[str], limit: int = 3) -> str:
+    """'IN-11 (never opened its annotations: a model trained on nothing), IN-13 (...)' (at most ``limit``)."""
+    ids = sorted(dict.fromkeys(rule_id(r) for r in rules), key=_rule_order)
+    text = ", ".join(f"{r} ({headline(r)})" for r in ids[:limit])
+    return text + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def answer_words(verdict: Verdict | str, accepts: bool | None, must: Iterable[str], should: Iterable[str]) -> str:
+    """The two answers of one release in words, the same on every surface (terminal, JUnit, report.json,
+    certificate, badge tooltip): 'accepted by the platform; not conformant: IN-11 (never opened its
+    annotations: a model trained on nothing)'."""
+    v = Verdict(verdict)
+    must, should = list(must), list(should)
+    if v is Verdict.UNTESTED:
+        return "untested"
+    plat = platform_rules(must)
+    head = ("accepted by the platform" if accepts else f"rejected by the platform: {explain_rules(plat)}"
+            if accepts is False else "platform acceptance not known")
+    if v is Verdict.INCOMPLETE:
+        tail = "incomplete: not every run could be judged"
+    elif v is Verdict.CONFORMANT:
+        tail = "conformant"
+    elif v is Verdict.CONFORMANT_WITH_WARNINGS:
+        tail = f"conformant with warnings: SHOULD {', '.join(sorted(set(map(rule_id, should)), key=_rule_order))}"
+    elif v is Verdict.NOT_CONFORMANT_STRICT:
+        tail = f"not conformant (strict): {explain_rules(should)}"
+    else:
+        others = [m for m in must if rule_id(m) not in plat]
+        if accepts is False:
+            tail = "not conformant" + (f"; also {explain_rules(others)}" if others else "")
+        else:
+            tail = f"not conformant: {explain_rules(others or must)}"
+    return f"{head}; {tail}"
+
+
+def release_answers(row: dict[str, Any], strict: bool) -> dict[str, Any]:
+    """A compatibility row ({release, verdict, must, should}) with both answers filled in (idempotent):
+    ``verdict`` (strict applied), ``conformant``, ``platform_accepts``, ``platform_must`` and ``words``."""
+    verdict = apply_strict(row["verdict"], strict)
+    accepts = platform_accepts(verdict, row.get("must", []))
+    return {**row, "verdict": str(verdict),
+            "conformant": (True if verdict in CONFORMANT_VERDICTS else False if verdict in FAILED_VERDICTS
+                           else None),
+            "platform_accepts": accepts, "platform_must": platform_rules(row.get("must", [])),
+            "words": answer_words(verdict, accepts, row.get("must", []), row.get("should", []))}
 
 
 def summary_line(rows: list[tuple[str, str, list[str]]]) -> str:
-    """'compatible with 2.4-2.5, not 2.1-2.3 (TR-12); untested or incomplete on 1.1-2.0' from
-    (release, verdict, MUST rules) rows."""
+    """'conformant on 2.4-2.5; accepted by the platform, not conformant on 2.1-2.3 (IN-11); rejected by the
+    platform on 1.1 (TR-02); untested or incomplete on 2.0' from (release, verdict, MUST rules) rows."""
     def rel(rs: list[str]) -> str:
         return describe([Release.parse(r) for r in rs])
 
-    ok = [r for r, v, _ in rows if v in (Verdict.CONFORMANT, Verdict.CONFORMANT_WITH_WARNINGS)]
-    bad = [(r, m) for r, v, m in rows if v == Verdict.NOT_CONFORMANT]
+    def rules(ms: list[list[str]]) -> str:
+        return ", ".join(sorted({rule_id(x) for m in ms for x in m}, key=_rule_order))
+
+    ok = [r for r, v, _ in rows if v in CONFORMANT_VERDICTS]
+    strict = [r for r, v, _ in rows if v == Verdict.NOT_CONFORMANT_STRICT]
+    accepted = [(r, m) for r, v, m in rows if v == Verdict.NOT_CONFORMANT and not platform_rules(m)]
+    rejected = [(r, m) for r, v, m in rows if v == Verdict.NOT_CONFORMANT and platform_rules(m)]
     other = [r for r, v, _ in rows if v in (Verdict.UNTESTED, Verdict.INCOMPLETE)]
-    parts = [f"compatible with {rel(ok)}"] if ok else []
-    if bad:
-        rules = sorted({x.split(" ")[0] for _, m in bad for x in m})
-        parts.append(f"{'not' if ok else 'not compatible with'} {rel([r for r, _ in bad])} ({', '.join(rules)})")
-    text = ", ".join(parts)
+    parts = [f"conformant on {rel(ok)}"] if ok else []
+    if strict:
+        parts.append(f"accepted by the platform, not conformant (strict: SHOULD findings) on {rel(strict)}")
+    if accepted:
+        parts.append(f"accepted by the platform, not conformant on {rel([r for r, _ in accepted])} "
+                     f"({rules([m for _, m in accepted])})")
+    if rejected:
+        parts.append(f"rejected by the platform on {rel([r for r, _ in rejected])} "
+                     f"({rules([m for _, m in rejected])})")
     if other:
-        text += f"{'; ' if text else ''}untested or incomplete on {rel(other)}"
-    return text or "nothing judged"
+        parts.append(f"untested or incomplete on {rel(other)}")
+    return "; ".join(parts) or "nothing judged"
 
 
 def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from .hyper import HyperParam, edit_template
 from .errors import UnsafeOutput, WorkspaceError
 from .model import ObjectType, Task, TaskShape
 from .platform import LATEST, Release
+from .rmtree import remove_tree_or_raise
 from .runner import container_gpu_id
 
 # The training's selection (config.yaml class_names, in the user's order). Deliberately not in alphabetical order:
@@ -148,8 +149,7 @@ def prepare_out(out_dir: Path, task_id: str, tensorboard_host: Path | None = Non
     if model_dirs:  # not for 1.1 mining/infer: the platform makes only <work>/out there
         (out_dir / "models").mkdir(exist_ok=True)
         if tensorboard_host is not None:
-            if tensorboard_host.exists():
-                shutil.rmtree(tensorboard_host)
+            remove_tree_or_raise(tensorboard_host)
             tensorboard_host.mkdir(parents=True)
             os.symlink(log.resolve(), tensorboard_host / "executor.log")
             os.chmod(tensorboard_host, 0o777)
@@ -175,8 +175,7 @@ def own_tree(root: Path, user: str) -> None:
 def cache_assets(in_dir: Path, cache: Path, decoys: list[datasets.Scene]) -> None:
     """Make ``/in/assets`` what the platform gives (2.x, contract §1.4): a symlink to the user's asset cache,
     mounted read-write at its own host path, holding this task's images and others' (``decoys``)."""
-    if cache.exists():
-        shutil.rmtree(cache)
+    remove_tree_or_raise(cache)
     os.rename(in_dir / "assets", cache)
     for scene in decoys:  # other tasks' images: never listed in an index, never to be opened (LC-04)
         sub = cache / scene.sha1[-2:]
@@ -269,8 +268,7 @@ def package_model(out_dir: Path, dest: Path, executor_config: dict[str, Any],
         return None
     if not isinstance(best, str) or best not in stages:
         return None
-    if dest.exists():
-        shutil.rmtree(dest)
+    remove_tree_or_raise(dest)
     dest.mkdir(parents=True)
     budget = [guard.CAPS["model-package"]]
     packed: dict[str, tuple[str, ...]] = {}
@@ -397,8 +395,7 @@ def write_ground_truth(path: Path, candidates: list[str], scenes: list[datasets.
 
 
 def _fresh(root: Path) -> None:
-    if root.exists():
-        shutil.rmtree(root)
+    remove_tree_or_raise(root)
     (root / "in").mkdir(parents=True)
     (root / "out").mkdir()
 

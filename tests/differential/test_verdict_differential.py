@@ -20,6 +20,8 @@ Disagreements that are known suite bugs are ``pending`` entries of allowed.yaml 
 from __future__ import annotations
 
 import json
+import math
+import re
 import shutil
 import sys
 import tempfile
@@ -61,6 +63,19 @@ def _set_result(kit: Kit, doc: dict[str, Any]) -> None:
 def metric_percent(kit: Kit) -> None:
     doc = _result(kit)
     doc["model_stages"]["epoch20"]["mAP"] = 72.0
+    _set_result(kit, doc)
+
+
+def metric_string(kit: Kit) -> None:
+    """A metric as a numeric string: pydantic (ModelStageStorage) coerces it, or refuses it?"""
+    doc = _result(kit)
+    doc["model_stages"]["epoch20"]["mAP"] = "0.7"
+    _set_result(kit, doc)
+
+
+def eval_config_string(kit: Kit) -> None:
+    doc = _result(kit)
+    doc["evaluate_config"]["iou_thr"] = "0.5"
     _set_result(kit, doc)
 
 
@@ -294,6 +309,26 @@ def mining_duplicates(kit: Kit) -> None:
     kit.mining_tsv(first * 3)
 
 
+def _rescore(kit: Kit, score: Callable[[int, str], str]) -> None:
+    """Rewrite column 2 of every result.tsv line (order kept) with ``score(line number, old score)``."""
+    lines = kit.out_dir.joinpath("result.tsv").read_text().splitlines()
+    kit.mining_tsv("".join(f"{ln.split(chr(9))[0]}\t{score(i, ln.split(chr(9))[1])}\n" for i, ln in enumerate(lines)))
+
+
+def mining_tensor_scores(kit: Kit) -> None:
+    """str() of a torch scalar: 'tensor(0.5312)' (the platform never reads the score: nothing lost)."""
+    _rescore(kit, lambda _, old: f"tensor({float(old):.4f})")
+
+
+def mining_nan_scores(kit: Kit) -> None:
+    _rescore(kit, lambda i, old: "nan" if i else old)
+
+
+def mining_integer_scores(kit: Kit) -> None:
+    n = len(kit.out_dir.joinpath("result.tsv").read_text().splitlines())
+    _rescore(kit, lambda i, _: str(n - i))
+
+
 def monitor_spaces(kit: Kit) -> None:
     kit.monitor(rec(1.0, ts=T0 + 9.5).replace("\t", " "))
 
@@ -315,7 +350,7 @@ def monitor_appended(kit: Kit) -> None:
 
 
 MUTATIONS: dict[str, dict[str, Mutation]] = {
-    "training": {f.__name__: f for f in (metric_percent, missing_best_stage, absolute_file_path, missing_model_file,
+    "training": {f.__name__: f for f in (metric_percent, metric_string, eval_config_string, missing_best_stage, absolute_file_path, missing_model_file,
                                          no_timestamp, no_result_yaml, iou_range, legacy_result, upper_case_counts,
                                          missing_attachment, monitor_spaces, monitor_appended)},
     "infer": {f.__name__: f for f in (float_box, missing_score, full_path_keys, no_detection_key, legacy_annotations_key,
@@ -324,7 +359,8 @@ MUTATIONS: dict[str, dict[str, Mutation]] = {
     "infer-seg": {f.__name__: f for f in (coco_dir_in_file_name, coco_missing_area, coco_counts_list,
                                           coco_one_based_categories)},
     "mining": {f.__name__: f for f in (mining_space_separated, mining_unsorted, mining_missing, mining_bare_sha1,
-                                       mining_duplicates, monitor_spaces)},
+                                       mining_duplicates, mining_tensor_scores, mining_nan_scores,
+                                       mining_integer_scores, monitor_spaces)},
 }
 # 1.1 (protocol 0.0.0) has its own training format, and no `boxes` key: the mutations that apply there
 MUTATIONS_LEGACY: dict[str, dict[str, Mutation]] = {
@@ -381,10 +417,13 @@ def expected_topk(out_dir: Path, topk: int) -> set[str]:
     if path.exists():
         for ln in path.read_text().splitlines():
             parts = ln.replace(" ", "\t").split("\t")
+            text = re.sub(r"^tensor\((.*)\)$", r"\1", parts[-1].strip())  # str() of a torch scalar
             try:
-                best.append((float(parts[-1]), parts[0].rsplit("/", 1)[-1].split(".")[0]))
+                score = float(text)
             except ValueError:
                 continue
+            if not math.isnan(score):  # nan has no rank: such lines are nobody's top-k by score
+                best.append((score, parts[0].rsplit("/", 1)[-1].split(".")[0]))
     return {sha for _, sha in sorted(best, key=lambda p: -p[0])[:topk]}
 
 
@@ -424,10 +463,12 @@ def _unread_detection(out_dir: Path, object_type: ObjectType) -> bool:
 
 def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_type: ObjectType,
                      candidates: list[str], findings: list[Any], label: str, class_names: list[str],
-                     topk: int | None = None) -> list[Diff]:
+                     topk: int | None = None, answers: dict[str, str] | None = None) -> list[Diff]:
     """The platform's accept/reject (and what it kept) per part against the suite's findings on that release;
     returns the disagreements (empty: they agree) as Diffs ``verdict/<part>`` for allowed.yaml. A part the
-    release has no reader for (1.1.0: monitor.txt) is not compared."""
+    release has no reader for (1.1.0: monitor.txt) is not compared. ``answers`` (when given) receives the
+    platform's answer per part: 'keeps', 'rejects: <error>', 'loses: <what>' or 'unavailable' (no reader)."""
+    answers = answers if answers is not None else {}
     parts = ["monitor"] + [p for p, on in (("training", shape.run_training), ("infer", shape.run_infer),
                                            ("mining", shape.run_mining)) if on]
     ids = [c.rsplit("/", 1)[-1].split(".")[0] for c in candidates]
@@ -439,11 +480,13 @@ def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_typ
         verdict = reply[part]
         if verdict.get("unavailable"):
             assert part == "monitor", f"{part} unavailable on {oracle.release}"  # only the monitor may lack a reader
+            answers[part] = "unavailable"
             continue
         group = [f for f in findings if f.check.rule.startswith(GROUPS[part]) and f.status == Status.FAILED]
         must = sorted(f.check.rule for f in group if f.level == Level.MUST)
         reported = sorted(f"{f.check.rule}:{f.level}" for f in group)
         if not verdict["accepted"]:
+            answers[part] = f"rejects: {verdict['error']}"
             if not must:
                 problems.append(Diff(f"verdict/{part}", "platform-rejects",
                                      f"[{label}] platform rejects ({verdict['error']}) but the suite has no MUST "
@@ -469,6 +512,7 @@ def compare_verdicts(oracle: Oracle, out_dir: Path, shape: TaskShape, object_typ
             last = (out_dir / "monitor.txt").read_text().splitlines()[-1].split("\t")
             if len(last) > 2 and abs(float(verdict["percent"]) - float(last[2])) > 1e-6:
                 loss = f"platform shows {verdict['percent']}, the executor's latest is {last[2]}"
+        answers[part] = f"loses: {loss}" if loss else "keeps"
         if loss and not group:
             problems.append(Diff(f"verdict/{part}", "loss-unreported",
                                  f"[{label}] platform accepts and loses data ({loss}) but the suite reports nothing"))

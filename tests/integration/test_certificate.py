@@ -81,14 +81,14 @@ def test_the_certificate_of_a_broken_image(tmp_path: Path, fixture_image: Any) -
     assert r > g, "the banner of a failing image is not red"
     text = re.sub(r"<[^>]+>", " ", dom)
     text = re.sub(r"\s+", " ", text)
-    assert "Not compatible with platform 2.5 (MUST rule TR-02 broken)." in text
+    assert "Rejected by the platform on 2.5 (TR-02)." in text
     assert "compatible with none" not in text
     assert 'id="rule-TR-02"' in dom and "TR-02 MUST" in text
     assert text.count("Fix:") == 1  # the fix once, for three locations
     for stage in ("epoch_1", "epoch_2", "epoch_3"):
         assert f"/out/models/result.yaml:model_stages.{stage}.mAP" in text
     assert "looks like a percentage" in text and "training done" in text  # found/expected and the log tail
-    assert "exit 0" in text and "annotations 32/32" in text  # what the run read (the input audit)
+    assert "exit 0" in text and "train annotations 24/24, val annotations 8/8" in text  # the input audit
     assert re.search(r"\d+ passed ?, 1 failed", text)
     data = json.loads((reports / "report.json").read_text())
     assert data["command"][0] == "pytest" and "--ymir-tasks=training" in data["command"]
@@ -109,7 +109,7 @@ def test_the_certificate_of_the_reference_image(tmp_path: Path, fixture_image: A
     r, g, _ = banner_colour(tmp_path / "reference.png")
     assert g > r, "the banner of a conformant image is not green"
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
-    assert "Compatible with platform 2.5." in text and "No rule was broken." in text
+    assert "Conformant on 2.5." in text and "No rule was broken." in text
     assert "declared tasks detection: training, mining and infer" in text
     assert "exit 0" in text and "✗" not in text
     assert (reports / "badge.svg").read_text().count("conformant") >= 2

@@ -22,6 +22,7 @@ from engines_kit import SecondEngine, run_suite, second_engine
 
 from ymir_conformance.limits import NO_LIMITS
 from ymir_conformance.runner import ContainerSpec
+from tests.tags import new_tag
 
 ENGINE = "ymirt-gpu"
 LABEL_TAG = "org.ymir-conformance.tag"
@@ -85,7 +86,7 @@ def test_emulated_gpu_reference_passes_in_gpu_mode(gpu_engine: SecondEngine, fix
                                                    tmp_path: Path) -> None:
     """`DOCKER_HOST=<gpu engine> pytest --image=reference-det --ymir-gpus=0,1`: PASS; every task container asked
     for host GPUs 0,1; config.yaml said gpu_id '0,1', gpu_count 2."""
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     work = tmp_path / "work"
     try:
         result = run_suite(gpu_engine.env(YMIR_CONFORMANCE_TAG=tag), tmp_path,
@@ -109,7 +110,7 @@ def test_emulated_gpu_xdist_workers_get_disjoint_gpu_groups(gpu_engine: SecondEn
                                                            tmp_path: Path) -> None:
     """`--ymir-gpus=0,1,2,3 -n 2` over two input families (two training groups, one per worker): each worker's
     containers ask for one slice, the slices are disjoint, and no GPU is handed to two workers."""
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     work = tmp_path / "work"
     try:
         result = run_suite(gpu_engine.env(YMIR_CONFORMANCE_TAG=tag), tmp_path,

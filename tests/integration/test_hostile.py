@@ -47,7 +47,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,6 +57,7 @@ import docker
 import pytest
 
 from ymir_conformance.fixture_images import HOSTILE_GALLERY_FILES, image_tag, load_gallery
+from tests.tags import new_tag
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
 CANARY_DIR = Path("/var/lib/ymir-conformance-canary")
@@ -335,10 +335,28 @@ def control_leaks(run: Run, reports: Path) -> list[str]:
     return leaks
 
 
+def walk(root: Path) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk(root, followlinks=False)`` without recursion (os.walk recurses on Python < 3.12, and a tree the
+    suite failed to remove may be thousands of levels deep); what cannot be listed (paths over PATH_MAX) is
+    skipped."""
+    stack = [str(root)]
+    while stack:
+        top = stack.pop()
+        dirs, files = [], []
+        try:
+            with os.scandir(top) as entries:
+                for e in entries:
+                    (dirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
+        except OSError:
+            continue
+        yield top, dirs, files
+        stack += [os.path.join(top, d) for d in dirs]
+
+
 def files_containing(root: Path, needle: bytes) -> list[str]:
     """Every regular file under ``root`` (symlinks not followed) whose bytes contain ``needle``."""
     hits = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    for dirpath, dirnames, filenames in walk(root):
         for name in filenames + dirnames:
             p = os.path.join(dirpath, name)
             try:
@@ -379,6 +397,37 @@ def host_names() -> set[str]:
     return names
 
 
+def cleanup_problems(tmp: Path, run: Run) -> list[str]:
+    """The session cleaned up after itself whatever the image left in /out (issue 17 item 5): its exit status is
+    report.json's, nothing but the shared model cache is left in the workdir, and no device node anywhere under
+    the test's directory."""
+    import json
+
+    problems = []
+    report = tmp / "reports" / "report.json"
+    if run.exit_code is not None and report.is_file():
+        try:
+            status = json.loads(report.read_text()).get("exit_status")
+        except ValueError:
+            status = "unreadable"
+        if status != run.exit_code:
+            problems.append(f"exit status {run.exit_code} but report.json says exit_status {status}")
+    work = tmp / "work"
+    left = sorted(p.name for p in work.iterdir() if p.name != "model-cache") if work.is_dir() else []
+    if left:
+        problems.append(f"left in the workdir: {left}")
+        from ymir_conformance.rmtree import remove_tree
+
+        for name in left:  # so that pytest's own tmp_path cleanup (shutil.rmtree) does not die on them later
+            remove_tree(work / name)
+    for dirpath, dirnames, filenames in walk(tmp):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISBLK(st.st_mode) or stat.S_ISCHR(st.st_mode):
+                problems.append(f"a device node was left at {os.path.join(dirpath, name)}")
+    return problems
+
+
 @pytest.mark.parametrize("entry", gallery())
 def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClient, fixture_image: Any, canary: bytes,
                                                host_listener: Listener, tmp_path: Path, entry: dict[str, Any]) -> None:
@@ -393,7 +442,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
         for p in Path("/").glob(g.lstrip("/")):
             subprocess.run(["rm", "-rf", "--one-file-system", str(p)], check=False)
     before = host_names()
-    tag = f"hostile-{uuid.uuid4().hex[:12]}"
+    tag = new_tag("hostile-")
     heard_before = len(host_listener.received)
 
     run = run_suite(entry, tmp_path, tag)
@@ -447,6 +496,7 @@ def test_hostile_image_is_refused_without_harm(docker_client: docker.DockerClien
     if max_disk and run.disk_peak_mib > float(max_disk):
         problems.append(f"host disk use peaked {run.disk_peak_mib:.0f} MiB above its value before the run (statvfs "
                         f"of the workdir's filesystem), over {max_disk} MiB")
+    problems += cleanup_problems(tmp_path, run)
     rules = sorted(set(re.findall(r"\[([A-Z]+-?\d+) (?:MUST|SHOULD)\]", text)))
     disk = f", host disk peak +{run.disk_peak_mib:.0f} MiB" if max_disk else ""
     summary = (f"hostile-{name}: exit {run.exit_code}, {run.wall_s:.1f} s, peak RSS {run.max_rss_mib:.0f} MiB, "

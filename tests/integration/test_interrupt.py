@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import docker
 import pytest
 
 from ymir_conformance.runner import LABEL_SESSION, LABEL_TAG, MODEL_CACHE_DIR
+from tests.tags import new_tag
 
 START_TIMEOUT_S = 90  # from the subprocess start until its task container runs (inspection, workspace, start)
 EXIT_TIMEOUT_S = 30  # after SIGINT / SIGTERM
@@ -59,7 +59,7 @@ def wait_running(cl: docker.DockerClient, tag: str, proc: subprocess.Popen[bytes
 def test_interrupted_session_leaves_nothing(sig: signal.Signals, tmp_path: Path, docker_client: docker.DockerClient,
                                             fixture_image: Any) -> None:
     slow, reference = fixture_image("environment-slow"), fixture_image("reference-det")
-    tag = f"interrupt-{uuid.uuid4().hex[:12]}"
+    tag = new_tag("interrupt-")
     env = {**os.environ, "YMIR_CONFORMANCE_TAG": tag}
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_XDIST_WORKER", None)

@@ -194,3 +194,138 @@ def test_inspection_cat_flood_is_cut_off(docker_client: docker.DockerClient, bas
     code, out, err = cat_file(docker_client, BASE, "/nonexistent")
     assert code == 1 and out == b"" and b"No such file" in err
     assert left_behind(docker_client) == []
+
+
+DONE_THEN = """
+import os, sys, time
+os.makedirs("/out/models", exist_ok=True)
+with open("/out/models/result.yaml", "w") as f:
+    f.write("model_stages: {}\\n")
+with open("/out/monitor.txt", "w") as f:
+    f.write(f"t000\\t{time.time():.6f}\\t1.00\\t2\\n")
+mode, seconds = sys.argv[1], float(sys.argv[2])
+end = time.monotonic() + seconds
+n = x = 0
+while time.monotonic() < end:
+    if mode == "files":  # one small file every 0.25 s: writes, hardly any CPU time
+        with open(f"/out/models/part-{n}.txt", "w") as f:
+            f.write("x")
+        n += 1
+        time.sleep(0.25)
+    else:  # pure computing: CPU time, no writes, no output
+        for i in range(100_000):
+            x = (x * 31 + i) % 1_000_003
+"""
+
+
+@dataclass(frozen=True)
+class ArgScriptSpec(ScriptSpec):
+    args: tuple[str, ...] = ()
+
+    def create_kwargs(self) -> dict[str, Any]:
+        kw = super().create_kwargs()
+        kw["command"] = ["python3", "-c", self.script, *self.args]
+        return kw
+
+
+def run_args(cl: docker.DockerClient, tmp_path: Path, script: str, args: tuple[str, ...], limits: Limits,
+             timeout_s: float = 60, user: str | None = None, **kw: Any) -> tuple[ContainerResult, ArgScriptSpec]:
+    out = tmp_path / "out"
+    (tmp_path / "in").mkdir()
+    out.mkdir()
+    spec = ArgScriptSpec(image=BASE, in_dir=tmp_path / "in", out_dir=out, user=user, shm_size="64m",
+                         name=new_name(f"limits-{uuid.uuid4().hex[:6]}"), limits=limits, script=script, args=args,
+                         labels={LABEL_SESSION: "limits-test", LABEL_RUN: "limits", LABEL_TAG: tag()})
+    return run_container(cl, spec, timeout_s=timeout_s, **kw), spec
+
+
+@pytest.mark.parametrize("mode", ["files", "cpu"])
+def test_done_but_still_working_is_not_stopped(docker_client: docker.DockerClient, base_image: str, tmp_path: Path,
+                                               mode: str) -> None:
+    """A slow finisher (issue 16 item 5): done (monitor 100% + result.yaml), then 12 s of only writing files or
+    only computing, then exit 0: with a 4 s exit grace it is not stopped, whatever the host's load (the work is
+    seen as CPU time or as writes, not as wall time)."""
+    result, spec = run_args(docker_client, tmp_path, DONE_THEN, (mode, "12"), parse_limits("on", "test"),
+                            done_files=result_files(TRAINING), exit_grace_s=4)
+    assert result.done_s is not None, result
+    assert result.exit_code == 0 and not result.never_exited and not result.timed_out, result
+    assert result.duration_s - result.done_s >= 11
+    assert result.worked_after_done_s >= 8, result
+    assert "did not exit" not in (spec.out_dir / "ymir-executor-out.log").read_text()
+    assert left_behind(docker_client) == []
+
+
+def test_never_exits_log_names_the_idleness(docker_client: docker.DockerClient, base_image: str,
+                                            tmp_path: Path) -> None:
+    result, spec = run(docker_client, tmp_path, NEVER_EXITS, parse_limits("on", "test"), timeout_s=50,
+                       done_files=result_files(TRAINING), exit_grace_s=3)
+    assert result.never_exited and result.exit_code == 137
+    log = (spec.out_dir / "ymir-executor-out.log").read_text()
+    assert "idle for 3 s" in log and "no file written under /out" in log
+    assert result.cpu_usage_s is None or "no CPU time used" in log
+
+
+MKNOD = """
+import os, stat, sys
+kind, major, minor = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+mode = (stat.S_IFBLK if kind == "b" else stat.S_IFCHR) | 0o600
+try:
+    os.mknod("/out/node", mode, os.makedev(major, minor))
+    print("created", flush=True)
+except OSError as exc:
+    print(f"refused: {exc!r}", flush=True)
+    sys.exit(1)
+"""
+
+
+def test_root_cannot_make_device_nodes_in_out(docker_client: docker.DockerClient, base_image: str,
+                                              tmp_path: Path) -> None:
+    """As root (the diagnosis retry), with the suite's capabilities: mknod of the host's disk in /out is refused
+    (issue 17 item 1)."""
+    result, spec = run_args(docker_client, tmp_path, MKNOD, ("b", "8", "0"), parse_limits("on", "test"), user="0:0")
+    assert "--cap-drop=ALL" in spec.argv() and not any("MKNOD" in a for a in spec.argv())
+    assert result.exit_code == 1, (spec.out_dir / "ymir-executor-out.log").read_text()
+    assert "Operation not permitted" in (spec.out_dir / "ymir-executor-out.log").read_text()
+    assert not os.path.lexists(spec.out_dir / "node")
+    assert left_behind(docker_client) == []
+
+
+def test_docker_default_capabilities_would_allow_it(docker_client: docker.DockerClient, base_image: str,
+                                                    tmp_path: Path) -> None:
+    """The contrast that makes the test above mean something: --ymir-limits=off (the platform's exact run, Docker's
+    default capabilities) lets root make a device node in /out. /dev/null's numbers (1,3): harmless on the host."""
+    from ymir_conformance.limits import NO_LIMITS
+    import stat
+
+    result, spec = run_args(docker_client, tmp_path, MKNOD, ("c", "1", "3"), NO_LIMITS, user="0:0")
+    node = spec.out_dir / "node"
+    try:
+        assert result.exit_code == 0
+        assert stat.S_ISCHR(os.lstat(node).st_mode)
+    finally:
+        if os.path.lexists(node):
+            os.unlink(node)
+    assert left_behind(docker_client) == []
+
+
+SPIN = """
+import multiprocessing, time
+def spin(_):
+    end = time.monotonic() + 8
+    while time.monotonic() < end:
+        pass
+with multiprocessing.Pool(2) as pool:
+    pool.map(spin, [0, 1])
+"""
+
+
+def test_cpu_limit_throttles_a_spinner(docker_client: docker.DockerClient, base_image: str, tmp_path: Path) -> None:
+    """--cpus (issue 17 item 6): two spinning processes under cpus=0.1 are throttled in most CPU periods, as the
+    cgroup counts them (LC-16 reads the same counters)."""
+    result, spec = run(docker_client, tmp_path, SPIN, parse_limits("cpus=0.1", "test"), timeout_s=60)
+    assert "--cpus=0.1" in spec.argv()
+    assert result.exit_code == 0
+    assert result.cpu_periods >= 50, result
+    assert result.cpu_throttled > 0.5 * result.cpu_periods, result
+    assert result.cpu_usage_s is not None and result.cpu_usage_s < 0.2 * result.duration_s + 0.5
+    assert left_behind(docker_client) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import docker
 import pytest
 from engines_kit import MAIN_URL, SecondEngine, run_suite, second_engine
+from tests.tags import new_tag
 
 ENGINE = "ymirt-many"
 
@@ -36,7 +36,7 @@ def _engines_by_group(report: Path) -> dict[str, set[str]]:
 @pytest.mark.parametrize("xdist", [False, True], ids=["conductor-round-robin", "xdist-worker-per-engine"])
 def test_runs_spread_over_two_engines(other_engine: SecondEngine, fixture_image: Any, tmp_path: Path,
                                       xdist: bool) -> None:
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     engines = f"{MAIN_URL},{other_engine.url}"
     result = run_suite(other_engine.env(YMIR_CONFORMANCE_TAG=tag), tmp_path,
                        f"--image={fixture_image('reference-det')}", f"--ymir-engines={engines}",

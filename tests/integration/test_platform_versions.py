@@ -23,34 +23,37 @@ def test_segmentation_without_object_type_is_compatible_with_2_4_and_2_5_only(
         "*platform 1.1  -          untested*",
         "*platform 2.0  -          untested*",
         # the downstream infer runs fail there too, naming TR-12: the model is registered as detection
-        "*platform 2.1  FAIL       not conformant  MUST: INF-10 (infer-seg-coco@2.3), INF-10 (mining+infer-seg-coco@2.3), "
-        "TR-12 (seg-coco@2.3)*",
-        "*platform 2.3  FAIL       not conformant  MUST: INF-10 (infer-seg-coco@2.3), INF-10 (mining+infer-seg-coco@2.3), "
-        "TR-12 (seg-coco@2.3)*",
-        "*platform 2.4  PASS       conformant*",
-        "*platform 2.5  PASS       conformant*",
-        "*=> compatible with 2.4-2.5, not 2.1-2.3 (INF-10, TR-12); untested or incomplete on 1.1-2.0",
+        "*platform 2.1  FAIL       rejected by the platform: TR-12 (*), INF-10 (*); not conformant",
+        "*MUST: INF-10 (infer-seg-coco@2.3), INF-10 (mining+infer-seg-coco@2.3), TR-12 (seg-coco@2.3)*",
+        "*platform 2.3  FAIL       rejected by the platform: TR-12 (*), INF-10 (*); not conformant",
+        "*MUST: INF-10 (infer-seg-coco@2.3), INF-10 (mining+infer-seg-coco@2.3), TR-12 (seg-coco@2.3)*",
+        "*platform 2.4  PASS       accepted by the platform; conformant*",
+        "*platform 2.5  PASS       accepted by the platform; conformant*",
+        "*=> conformant on 2.4-2.5; rejected by the platform on 2.1-2.3 (TR-12, INF-10); untested or incomplete on "
+        "1.1-2.0",
     ])
     data = json.loads((reports / "report.json").read_text())
     verdicts = {row["release"]: row["verdict"] for row in data["images"][0]["compatibility"]}
     assert verdicts == {"1.1": "untested", "2.0": "untested", "2.1": "not conformant", "2.2": "not conformant",
                         "2.3": "not conformant", "2.4": "conformant", "2.5": "conformant"}
-    assert ("Compatible with platform 2.4 and 2.5; not compatible with platform 2.1, 2.2 and 2.3 (MUST rules INF-10 "
-            "and TR-12 broken)") in (reports / "certificate.html").read_text()
+    assert ("Conformant on 2.4-2.5; rejected by the platform on 2.1-2.3 (TR-12, INF-10); untested or incomplete on "
+            "1.1-2.0.") in (reports / "certificate.html").read_text()
+    accepts = {v["release"]: v["platform_accepts"] for v in data["verdicts"]}
+    assert accepts == {"1.1": None, "2.0": None, "2.1": False, "2.2": False, "2.3": False, "2.4": True, "2.5": True}
 
 
 def test_default_run_of_the_same_image_is_unchanged(pytester: pytest.Pytester, fixture_image: Any) -> None:
     result = pytester.runpytest_subprocess(f"--image={fixture_image('broken-no-object-type')}", "-p",
                                            "no:cacheprovider", "--ymir-tasks=training", timeout=600)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*platform 2.5  PASS       conformant*"])
+    result.stdout.fnmatch_lines(["*platform 2.5  PASS       accepted by the platform; conformant*"])
 
 
 def test_reference_det_is_compatible_with_every_release(pytester: pytest.Pytester, fixture_image: Any) -> None:
     reports = pytester.path / "reports"
     result = run_all(pytester, fixture_image("reference-det"), reports)
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*=> compatible with 1.1-2.5"])
+    result.stdout.fnmatch_lines(["*=> conformant on 1.1-2.5"])
 
 
 def test_gate_fails_only_on_the_releases_a_job_deploys(pytester: pytest.Pytester, fixture_image: Any) -> None:
@@ -62,8 +65,9 @@ def test_gate_fails_only_on_the_releases_a_job_deploys(pytester: pytest.Pytester
                                            timeout=900)
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines([
-        "*platform 2.1  FAIL       not conformant  MUST: *TR-12 (seg-coco@2.3)*",
-        "*=> compatible with 2.4-2.5, not 2.1-2.3 (*TR-12); untested or incomplete on 1.1-2.0",
+        "*platform 2.1  FAIL       rejected by the platform: TR-12 (*); not conformant  (not gating)",
+        "*MUST: *TR-12 (seg-coco@2.3)*",
+        "*=> conformant on 2.4-2.5; rejected by the platform on 2.1-2.3 (TR-12*); untested or incomplete on 1.1-2.0",
         "findings:",
         "  [[]*MUST[]] *@2.3: * [[]platform 2.1, 2.2, 2.3[]] (not gating)",
     ])

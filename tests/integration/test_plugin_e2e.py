@@ -49,14 +49,18 @@ def test_reference_det_is_certified_with_reports(pytester: pytest.Pytester, fixt
         "*test_infer_result[[]infer-det-voc[]] PASSED*",
         "*test_mining_result[[]mining+infer-det-voc[]] PASSED*",
         "*ymir-conformance verdict*",
-        "*platform 2.5  PASS       conformant*",
+        "*platform 2.5  PASS       accepted by the platform; conformant",
         "*det-voc * exit 0 *progress updates*",
         "container runs: 4",
     ])
     data = assert_valid_report(reports / "report.json")
-    assert data["exit_status"] == 0 and data["verdicts"] == [{"release": "2.5", "verdict": "conformant", "gated": True}]
+    answers = {"conformant": True, "platform_accepts": True, "platform_must": [],
+               "words": "accepted by the platform; conformant"}
+    assert data["exit_status"] == 0
+    assert data["verdicts"] == [{"release": "2.5", "verdict": "conformant", "gated": True, **answers}]
     assert data["findings"] == []
-    assert data["images"][0]["compatibility"] == [{"release": "2.5", "verdict": "conformant", "must": [], "should": []}]
+    assert data["images"][0]["compatibility"] == [
+        {"release": "2.5", "verdict": "conformant", "must": [], "should": [], **answers}]
     assert {r["id"] for r in data["runs"]} == {"det-voc", "infer-det-voc", "mining-det-voc", "mining+infer-det-voc"}
     training = next(r for r in data["runs"] if r["id"] == "det-voc")
     assert training["exit_code"] == 0 and training["progress"], "the live sampler saw no progress"
@@ -80,7 +84,7 @@ def test_reference_det_is_certified_with_reports(pytester: pytest.Pytester, fixt
     assert {c.get("classname") for c in cases.values()} == {image}
     judged = "".join(c.findtext("system-out") or "" for c in cases.values())
     for rule in ("TR-01", "TR-03", "MON-01", "INF-01", "MIN-02", "IM-01", "V1"):
-        assert f"  {rule} " in judged and f"{rule:<8} passed (MUST)" in judged, rule
+        assert f"  {rule} " in judged and f"{rule:<8} passed (MUST, platform)" in judged, rule
     assert "test_negative_input[none]" in cases
     skipped = cases["test_negative_input[none]"].find("skipped")
     assert skipped is not None and skipped.get("message") == (
@@ -122,10 +126,10 @@ def test_exit_zero_without_result_fails_training_with_tr_01(pytester: pytest.Pyt
     result.assert_outcomes(passed=3, failed=1, skipped=3)
     result.stdout.fnmatch_lines([
         "[[]TR-01 MUST[]] /out/models/result.yaml does not exist after training*",
-        "1 violation(s) of TR-01 on platform 2.5, by training run det-voc",
-        "docker command: docker run --rm *ymir-conformance/broken-no-result:latest",
-        "last lines of /out/ymir-executor-out.log:",
-        "*platform 2.5  FAIL       not conformant  MUST: TR-01 (det-voc)*",
+        "training run det-voc, platform 2.5: exit 0 after * s; no error in its log *",
+        "  docker run -v …:/in:ro -v …:/out (+2 mounts) --user * ymir-conformance/broken-no-result:latest",
+        "*platform 2.5  FAIL       rejected by the platform: TR-01 (no readable result.yaml); not conformant",
+        "*MUST: TR-01 (det-voc)",
         "findings:",
         "  [[]TR-01 MUST[]] det-voc: /out/models/result.yaml does not exist after training*",
         "FAILED *test_training_result[[]det-voc[]] - [[]TR-01 MUST[]]*",
@@ -139,7 +143,8 @@ def test_banner_on_stdout_fails_image_inspection_with_im_01(pytester: pytest.Pyt
     result.stdout.fnmatch_lines([
         "[[]IM-01 MUST[]] `docker run --rm ymir-conformance/broken-banner:latest cat /img-man/*` does not print the file",
         "    found: stdout differs from the file; stdout starts with '=====*FooNet executor*",
-        "*platform 2.5  FAIL       not conformant  MUST: IM-01 (image)*",
+        "*platform 2.5  FAIL       rejected by the platform: IM-01 (*); not conformant",
+        "*MUST: IM-01 (image)",
         "FAILED *test_image_inspection[[]image[]]*",
     ])
 
@@ -168,36 +173,37 @@ def test_xdist_workers_share_the_work_and_the_controller_reports_it_all(pytester
     result.stdout.fnmatch_lines([
         "*ymir-conformance verdict*",
         "ymir-conformance/reference-det:latest (*), profile quick, seed 0",
-        "  platform 2.5  PASS       conformant",
+        "  platform 2.5  PASS       accepted by the platform; conformant",
         "ymir-conformance/reference-semseg:latest (*), profile quick, seed 0",
-        "  platform 2.5  PASS       conformant",
+        "  platform 2.5  PASS       accepted by the platform; conformant",
         "container runs: 8",  # each run exactly once across the workers (grouped by the training they need)
         "ymir-conformance: --dist load ran as --dist loadgroup*",
     ])
     engine = creates.tasks()
     assert sum(engine.values()) == 8 and set(engine.values()) == {1}, engine  # the engine agrees
     data = json.loads((reports / "report.json").read_text())
-    assert len(data["runs"]) == 8 and {i["summary"] for i in data["images"]} == {"compatible with 2.5"}
+    assert len(data["runs"]) == 8 and {i["summary"] for i in data["images"]} == {"conformant on 2.5"}
     assert data["container_runs"] == 8 and not data.get("repeated_runs")
 
 
 def test_quiet_output_of_a_failing_image_is_exact(pytester: pytest.Pytester, fixture_image: Any) -> None:
-    """-q: the failure once with the docker line and log tail, the verdict block, one line per finding; no
-    pytest warnings summary."""
+    """-q: the failure once with the run's line and its shortened docker command, the verdict block, one line per
+    finding; no pytest warnings summary."""
     image = fixture_image("broken-metric-percent")
     reports = pytester.path / "reports"
     result = run_suite(pytester, image, "-q", f"--junitxml={reports / 'junit.xml'}", f"--ymir-report-dir={reports}")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     out = result.stdout.str()
-    assert out.count("docker command: docker run") == 1 and out.count("last lines of /out/ymir-executor-out.log") == 1
+    assert out.count("  docker run -v …:/in:ro") == 1 and out.count("training run det-voc, platform 2.5: exit 0") == 1
     assert "warnings summary" not in out and "task runs:" not in out
     result.stdout.fnmatch_lines([
         "*ymir-conformance verdict*",
         f"{image} (*), profile quick, seed 0",
-        "  platform 2.5  FAIL       not conformant  MUST: TR-02 (det-voc)",
+        "  platform 2.5  FAIL       rejected by the platform: TR-02 (a stage the platform refuses); not conformant",
+        "                           MUST: TR-02 (det-voc)",
         "container runs: 4",
         "findings:",
-        "  [[]TR-02 MUST[]] det-voc: mAP = 41.41 is outside [[]0, 1[]] (looks like a percentage: divide by 100)*(+2 more)",
+        "  [[]TR-02 MUST[]] det-voc: mAP = 41.41 is outside [[]0, 1[]] (looks like a percentage: divide by 100)*(+2 more) [[]platform[]]",
         "*short test summary info*",
         "FAILED *test_training_result[[]det-voc[]] - [[]TR-02 MUST[]] mAP*",
         "1 failed, 13 passed, 1 skipped in *",
@@ -205,7 +211,7 @@ def test_quiet_output_of_a_failing_image_is_exact(pytester: pytest.Pytester, fix
     assert_valid_junit(reports / "junit.xml")
     failure = next(ET.parse(reports / "junit.xml").getroot().iter("failure"))
     assert (failure.get("message") or "").startswith("[TR-02 MUST] mAP = 41.41 is outside [0, 1]")
-    assert (failure.text or "").index("[TR-02 MUST]") < (failure.text or "").index("docker command: docker run")
+    assert (failure.text or "").index("[TR-02 MUST]") < (failure.text or "").index("  docker run -v …:/in:ro")
     data = assert_valid_report(reports / "report.json")
     assert data["exit_status"] == 1
     assert [(f["rule"], f["level"], f["run"], f["where"]) for f in data["findings"]] == [
@@ -220,7 +226,8 @@ def test_should_violations_are_in_the_summary_and_junit_not_python_warnings(pyte
     assert result.ret == 0, result.stdout.str()
     out = result.stdout.str()
     assert "warnings summary" not in out and "ShouldViolationWarning" not in out and "plugin.py" not in out
-    result.stdout.fnmatch_lines(["*platform 2.5  PASS       conformant with warnings  SHOULD: MON-06*",
+    result.stdout.fnmatch_lines(["*platform 2.5  PASS       accepted by the platform; conformant with warnings: SHOULD "
+                                 "MON-06",
                                  "findings:", "  [[]MON-06 SHOULD[]] *"])
     assert_valid_junit(reports / "junit.xml")
     outs = [c.findtext("system-out") or "" for c in ET.parse(reports / "junit.xml").getroot().iter("testcase")]
@@ -230,7 +237,8 @@ def test_should_violations_are_in_the_summary_and_junit_not_python_warnings(pyte
 def test_strict_fails_should_violations(pytester: pytest.Pytester, fixture_image: Any) -> None:
     result = run_suite(pytester, fixture_image("broken-state-done"), "--ymir-tasks=training", "--ymir-strict")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["FAILED *[[]MON-06 SHOULD[]]*"])
+    result.stdout.fnmatch_lines(["*platform 2.5  FAIL       accepted by the platform; not conformant (strict): MON-06 *",
+                                 "FAILED *[[]MON-06 SHOULD[]]*"])
 
 
 def test_junit_is_xunit2_even_when_the_ini_asks_for_xunit1(pytester: pytest.Pytester, fixture_image: Any) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import docker
 import pytest
 from engines_kit import SecondEngine, run_suite, second_engine
+from tests.tags import new_tag
 
 ENGINE = "ymirt-hidden"
 
@@ -42,7 +42,7 @@ def test_the_hidden_engine_really_cannot_see_the_workdir(hidden_engine: SecondEn
 
 def test_archive_transfer_passes_the_reference_on_an_engine_that_cannot_see_the_workdir(
         hidden_engine: SecondEngine, fixture_image: Any, hidden: Path, tmp_path: Path) -> None:
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     work, reports = hidden / f"work-{tag}", tmp_path / "reports"
     t0 = time.monotonic()
     result = run_suite(hidden_engine.env(YMIR_CONFORMANCE_TAG=tag), tmp_path,

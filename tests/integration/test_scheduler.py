@@ -13,13 +13,13 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from tests.tags import new_tag
 
 LABEL_TAG = "org.ymir-conformance.tag"
 LABEL_RUN = "org.ymir-conformance.run"
@@ -79,7 +79,7 @@ class EngineWatch:
 
 def certify(cl: docker.DockerClient, image: str, tmp: Path, *args: str) -> tuple[subprocess.CompletedProcess[str],
                                                                                    Lifetimes, dict[str, Any]]:
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_XDIST_", "PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"))}
     env["YMIR_CONFORMANCE_TAG"] = tag

@@ -14,13 +14,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
+from tests.tags import new_tag
 
 LABEL_TAG = "org.ymir-conformance.tag"
 LABEL_RUN = "org.ymir-conformance.run"
@@ -94,7 +94,7 @@ class EngineCreates:
 
 
 def run_plain(cl: docker.DockerClient, tmp_path: Path, images: list[str], *args: str) -> Session:
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     cwd = tmp_path / f"cwd-{tag}"
     cwd.mkdir()  # empty: no conftest, no ini, rootdir of its own
     work = tmp_path / f"work-{tag}"
@@ -173,7 +173,7 @@ def test_a_killed_worker_fails_its_tests_and_leaves_no_container(docker_client: 
     worker (a replacement, or with --max-worker-restart=0 the surviving one); the controller reaps the dead
     worker's containers and workspace in pytest_testnodedown and counts its runs from the engine's events."""
     cl = docker_client
-    tag = uuid.uuid4().hex[:12]
+    tag = new_tag()
     cwd, work = tmp_path / "cwd", tmp_path / "work"
     cwd.mkdir()
     log = tmp_path / "controller.log"

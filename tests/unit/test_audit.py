@@ -59,7 +59,10 @@ def test_watch_records_files_opened_by_another_process(tmp_path: Path) -> None:
     assert summary["assets"] == {"opened": 1, "listed": 1, "missed": []}
     assert summary["decoys"] == {"opened": 0, "present": 1, "examples": []}
     assert not summary["assets_listed"]
-    assert counts_line(summary) == "annotations 1/1, images 1/1, index 1/3, decoys 0/1"
+    assert summary["train_annotations"] == {"opened": 1, "listed": 1, "missed": []}
+    assert summary["val_annotations"] == {"opened": 0, "listed": 0, "missed": []}
+    assert summary["predictions"] == {"opened": 0, "examples": []}
+    assert counts_line(summary) == "train annotations 1/1, val annotations 0/0, images 1/1, index 1/3, decoys 0/1"
 
 
 def test_watch_sees_a_listing_of_the_assets_and_the_decoys_read(tmp_path: Path) -> None:

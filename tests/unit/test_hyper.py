@@ -157,3 +157,12 @@ def test_option_errors_are_usage_errors(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini option ymir_set 'lr=[[]1]': '[[]1]' is a list, not a scalar*"])
+
+
+def test_reaching_keeps_the_edits_of_one_template() -> None:
+    """What keys the trained-model cache: unscoped and training edits, never infer/mining ones."""
+    from ymir_conformance.hyper import reaching
+
+    params = parse_sets(["epochs=2", "infer.conf_threshold=0.5", "training.batch=4", "mining.k=3"], "--ymir-set")
+    assert [str(p) for p in reaching(params, Task.TRAINING)] == ["epochs=2", "training.batch=4"]
+    assert [str(p) for p in reaching(params, Task.INFER)] == ["epochs=2", "infer.conf_threshold=0.5"]

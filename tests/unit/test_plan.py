@@ -19,12 +19,14 @@ def test_quick_profile_runs_the_template_format_and_four_shapes() -> None:
     assert all(s.judged_on == (Release(2, 5),) for s in specs)
 
 
-def test_standard_profile_trains_on_every_detection_format_of_2_5() -> None:
+def test_standard_profile_trains_on_every_detection_format_of_2_5_the_declared_one_first() -> None:
     s = Settings(profile="standard", tasks=PROFILE_TASKS["standard"])
     ids = [x.id for x in plan([info([ObjectType.DETECTION])], s)]
     assert [i for i in ids if not i.startswith(("infer", "mining", "retraining", "single"))] == \
-        ["det-ark", "det-voc", "coco"]
-    assert "retraining-det-ark" in ids and "infer-nonbest-det-ark" in ids and "single-image-infer-det-ark" in ids
+        ["det-voc", "det-ark", "coco"]
+    # downstream runs use the model of the format the training template declares (det-voc:raw)
+    assert "retraining-det-voc" in ids and "infer-nonbest-det-voc" in ids and "single-image-infer-det-voc" in ids
+    assert not [i for i in ids if i.startswith(("infer", "mining", "retraining", "single")) and "det-voc" not in i]
 
 
 def test_all_releases_share_runs_per_input_family() -> None:
@@ -97,3 +99,31 @@ def test_format_notes_tell_the_author() -> None:
     assert "169999" in note
     seg = format_notes(info([ObjectType.SEMANTIC_SEGMENTATION], fmt="voc:raw"), (Release(2, 5),))
     assert len(seg) == 1 and "not a semantic_segmentation format" in seg[0] and "seg-coco" in seg[0]
+
+
+def test_formats_the_template_does_not_declare_are_off_declared_on_2_0_plus() -> None:
+    """An ark-only template: the other formats' trainings are judged at SHOULD on 2.0+ (a user may switch
+    export_format in the form); 1.1 always exports ARK; --ymir-formats is the certifier's own declaration."""
+    from ymir_conformance.session import off_declared_releases
+
+    img = info([ObjectType.DETECTION], fmt="ark:raw")
+    s = Settings(profile="standard", tasks=("training",), releases=RELEASES)
+    got = {x.id: off_declared_releases(img, ObjectType.DETECTION, x.export_format, x.judged_on, s)
+           for x in plan([img], s)}
+    assert got["det-ark@2.5"] == () and got["det-ark@1.1"] == ()
+    assert got["coco@2.5"] == (Release(2, 5),) and got["det-voc@2.0"] == (Release(2, 0),)
+    assert off_declared_releases(img, ObjectType.DETECTION, "coco", (Release(2, 5),),
+                                 Settings(formats=("coco",))) == ()
+    # ls_json is not offered on 2.5: there nothing is declared, and the format the suite trains is judged in full
+    ls = info([ObjectType.DETECTION], fmt="ls_json:raw")
+    assert off_declared_releases(ls, ObjectType.DETECTION, "det-ark", (Release(2, 4), Release(2, 5)), s) == \
+        (Release(2, 4),)
+
+
+def test_format_notes_name_the_formats_judged_at_should() -> None:
+    from ymir_conformance.session import format_notes
+
+    img = info([ObjectType.DETECTION], fmt="ark:raw")
+    assert format_notes(img, (Release(2, 5),), Settings()) == []  # quick: the declared format only
+    [note] = format_notes(img, (Release(2, 5),), Settings(profile="standard", tasks=("training",)))
+    assert "'ark:raw'" in note and "det-voc, coco" in note and "SHOULD" in note

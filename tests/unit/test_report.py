@@ -63,11 +63,14 @@ def test_finished_report_data_validates_and_derives_findings_verdicts_and_exit_s
     data = finish(sample(), exit_status=1)
     validate(data)
     assert data["exit_status"] == 1
-    assert data["verdicts"] == [{"release": "2.4", "verdict": "not conformant", "gated": False},
-                                {"release": "2.5", "verdict": "not conformant", "gated": True}]
-    assert [(f["rule"], f["level"], f["run"], f["where"], f["releases"]) for f in data["findings"]] == [
-        ("TR-02", "MUST", "det-voc", "model_stages.epoch_1.mAP", ["2.4", "2.5"]),
-        ("TR-02", "MUST", "det-voc", "model_stages.epoch_2.mAP", ["2.4", "2.5"])]
+    words = "rejected by the platform: TR-02 (a stage the platform refuses); not conformant"
+    assert data["verdicts"] == [
+        {"release": r, "verdict": "not conformant", "gated": r == "2.5", "conformant": False,
+         "platform_accepts": False, "platform_must": ["TR-02"], "words": words} for r in ("2.4", "2.5")]
+    assert [(f["rule"], f["level"], f["basis"], f["run"], f["where"], f["releases"]) for f in data["findings"]] == [
+        ("TR-02", "MUST", "platform", "det-voc", "model_stages.epoch_1.mAP", ["2.4", "2.5"]),
+        ("TR-02", "MUST", "platform", "det-voc", "model_stages.epoch_2.mAP", ["2.4", "2.5"])]
+    assert finish(data, exit_status=1) == data  # idempotent (xdist: finished twice)
     first = data["findings"][0]
     assert first["found"] == "a float 41.41" and first["expected"] is None and first["lost"] is None
 
@@ -98,6 +101,44 @@ def test_report_data_of_an_empty_ledger_validates_with_integer_counts() -> None:
     assert data["schema_version"] == SCHEMA_VERSION and data["findings"] == [] and data["container_runs"] == 0
 
 
+def integrity_sample(strict: bool) -> dict[str, Any]:
+    """The demo case of issue 18: the platform accepts every run, the training never opened its annotations."""
+    data = sample()
+    data["settings"]["strict"] = strict
+    for j in data["judgements"]:
+        j["findings"] = [{"rule": "IN-11", "title": "t", "area": "lifecycle", "status": "failed", "level": "MUST",
+                          "reason": "", "violations": [{"rule": "IN-11", "message": "never opened", "level": "MUST"}]},
+                         {"rule": "MON-04", "title": "t", "area": "monitor", "status": "failed", "level": "SHOULD",
+                          "reason": "", "violations": [{"rule": "MON-04", "message": "back", "level": "SHOULD"}]}]
+    data["images"][0]["compatibility"] = [
+        {"release": "2.4", "verdict": "conformant with warnings", "must": [], "should": ["MON-04"]},
+        {"release": "2.5", "verdict": "not conformant", "must": ["IN-11 (det-voc)"], "should": ["MON-04"]}]
+    return data
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_two_answers_per_release(strict: bool) -> None:
+    data = finish(integrity_sample(strict), exit_status=1)
+    validate(data)
+    v24, v25 = data["verdicts"]
+    assert v25["platform_accepts"] is True and v25["conformant"] is False and v25["verdict"] == "not conformant"
+    assert v25["words"] == ("accepted by the platform; not conformant: IN-11 (never opened its annotations: a "
+                            "model trained on nothing)")
+    assert {f["rule"]: f["basis"] for f in data["findings"]} == {"IN-11": "integrity", "MON-04": "platform"}
+    assert v24["platform_accepts"] is True
+    if strict:
+        assert v24["verdict"] == "not conformant (strict)" and v24["conformant"] is False
+        assert v24["words"].startswith("accepted by the platform; not conformant (strict): MON-04")
+    else:
+        assert v24["verdict"] == "conformant with warnings" and v24["conformant"] is True
+        assert v24["words"] == "accepted by the platform; conformant with warnings: SHOULD MON-04"
+    row24 = data["images"][0]["compatibility"][0]
+    assert (row24["verdict"], row24["words"]) == (v24["verdict"], v24["words"])  # one image: the same words
+    lines = render_summary(data, quiet=True)
+    assert any(v25["words"] in line for line in lines), lines
+    assert any(v24["words"] in line for line in lines), lines
+
+
 def test_progress_is_thinned_keeping_ends_state_changes_and_the_longest_gap() -> None:
     points = [{"seen_s": i * 0.5, "line": f"t\t{i}\t{i / 2000:.4f}\t2"} for i in range(2000)]
     points[1200:] = [{**p, "seen_s": p["seen_s"] + 90} for p in points[1200:]]  # one long silence
@@ -114,7 +155,7 @@ def test_progress_is_thinned_keeping_ends_state_changes_and_the_longest_gap() ->
 def test_terminal_lines_one_per_finding_and_quiet_drops_the_task_runs() -> None:
     data = finish(sample(), exit_status=1)
     assert finding_lines(data) == [
-        "findings:", "  [TR-02 MUST] det-voc: mAP = 41.41 is outside [0, 1] (+1 more)"]
+        "findings:", "  [TR-02 MUST] det-voc: mAP = 41.41 is outside [0, 1] (+1 more) [platform]"]
     quiet = render_summary(data, quiet=True)
     assert not any("task runs" in line for line in quiet)
     assert any("task runs" in line for line in render_summary(data))

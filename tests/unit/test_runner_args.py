@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 
 from ymir_conformance.errors import SettingsError
-from ymir_conformance.limits import (DEFAULT_LIMITS, DEFAULT_PIDS, GiB, MiB, NO_LIMITS, Limits, default_memory_bytes,
-                                     parse_limits)
+from ymir_conformance.limits import (DEFAULT_LIMITS, DEFAULT_PIDS, FILE_CAPS, NEVER_CAPS, GiB, MiB, NO_LIMITS, Limits,
+                                     default_cpus, default_memory_bytes, host_cpus, parse_cpus, parse_limits)
 from ymir_conformance.model import INFER, MINING, MINING_INFER, TRAINING
 from ymir_conformance.runner import ContainerSpec, container_gpu_id, result_files, shm_size_for
 
-LIMITS_8G = Limits(pids=4096, memory_bytes=8 * GiB, log_max_bytes=16 * MiB)
+LIMITS_8G = Limits(pids=4096, memory_bytes=8 * GiB, log_max_bytes=16 * MiB, cpus=3.0)
+CAP_FLAGS = ["--cap-drop=ALL", "--cap-add=CHOWN", "--cap-add=DAC_OVERRIDE", "--cap-add=FOWNER", "--cap-add=FSETID",
+             "--cap-add=SETUID", "--cap-add=SETGID", "--cap-add=KILL"]
 LIMIT_FLAGS = ["--pids-limit=4096", "--memory=8g", "--memory-swap=8g", "--log-driver=json-file",
-               "--log-opt=max-size=16m", "--log-opt=max-file=1", "--security-opt=no-new-privileges"]
+               "--log-opt=max-size=16m", "--log-opt=max-file=1", "--security-opt=no-new-privileges", *CAP_FLAGS,
+               "--cpus=3"]
 
 
 def spec(**kw: object) -> ContainerSpec:
@@ -35,7 +38,8 @@ def test_limits_off_is_the_platforms_exact_argv() -> None:
                                              "12345:12345", "--shm-size=16G", "--network", "none", "--name", "n",
                                              "img:1"]
     kw = spec(limits=NO_LIMITS).create_kwargs()
-    for key in ("pids_limit", "mem_limit", "memswap_limit", "log_config", "security_opt"):
+    for key in ("pids_limit", "mem_limit", "memswap_limit", "log_config", "security_opt", "cap_drop", "cap_add",
+                "nano_cpus"):
         assert key not in kw
     assert kw["privileged"] is False
 
@@ -48,9 +52,27 @@ def test_limits_on_create_kwargs() -> None:
     assert kw["log_config"]["Config"] == {"max-size": "16m", "max-file": "1"}
     assert kw["security_opt"] == ["no-new-privileges"]
     assert kw["privileged"] is False
-    for key in ("pid_mode", "ipc_mode", "userns_mode", "cap_add", "devices"):
+    for key in ("pid_mode", "ipc_mode", "userns_mode", "devices"):
         assert key not in kw
     assert kw["network_mode"] == "none"
+    assert kw["cap_drop"] == ["ALL"]
+    assert kw["cap_add"] == list(FILE_CAPS) == ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL"]
+    assert kw["nano_cpus"] == 3_000_000_000
+
+
+def test_capabilities_for_every_run_root_or_not() -> None:
+    """The root retry gets exactly the first run's containment: all capabilities dropped, the file-ownership set
+    added back, never MKNOD, NET_RAW or any SYS_*; no-new-privileges (issue 17 item 1)."""
+    for user in ("12345:12345", "0:0", None):
+        for network in (False, True):
+            s = spec(user=user, network=network, limits=DEFAULT_LIMITS)
+            kw, argv = s.create_kwargs(), s.argv()
+            assert kw["cap_drop"] == ["ALL"] and kw["security_opt"] == ["no-new-privileges"]
+            assert not set(kw["cap_add"]) & set(NEVER_CAPS)
+            assert not any(c.startswith("SYS_") for c in kw["cap_add"])
+            assert "--cap-drop=ALL" in argv and "--security-opt=no-new-privileges" in argv
+            assert [a for a in argv if a.startswith("--cap-add=")] == [f"--cap-add={c}" for c in kw["cap_add"]]
+            assert f"--cpus={kw['nano_cpus'] / 1e9:g}" in argv
 
 
 def test_never_host_namespaces_or_privileged_in_any_combination() -> None:
@@ -100,6 +122,7 @@ def test_default_limits() -> None:
     ("pids=100, memory=256m, log=64k", Limits(pids=100, memory_bytes=256 * MiB, log_max_bytes=64 * 1024)),
     ("memory=off,log=off", Limits(memory_bytes=None, log_max_bytes=None)),
     ("memory=512MiB", Limits(memory_bytes=512 * MiB)),
+    ("cpus=1", Limits(cpus=1.0)), ("cpus=0.5", Limits(cpus=0.5)), ("cpus=off", Limits(cpus=None)),
 ])
 def test_parse_limits(value: str | None, expected: Limits) -> None:
     assert parse_limits(value, "--ymir-limits") == expected
@@ -107,7 +130,8 @@ def test_parse_limits(value: str | None, expected: Limits) -> None:
 
 @pytest.mark.parametrize(("value", "says"), [
     ("pids=lots", "pids='lots'"), ("pids=3", "at least 16"), ("memory=1x", "not a size"), ("memory=1m", "6m"),
-    ("log=1k", "64k"), ("cpus=2", "unknown limit 'cpus'"), ("pids", "not key=value"),
+    ("log=1k", "64k"), ("gpus=2", "unknown limit 'gpus'"), ("pids", "not key=value"), ("cpus=0.001", "0.01"),
+    ("cpus=lots", "cpus='lots'"), ("cpus=100000", "from 0.01 to this host's"), ("cpus=nan", "cpus='nan'"),
 ])
 def test_parse_limits_rejects(value: str, says: str) -> None:
     with pytest.raises(SettingsError) as exc:
@@ -116,9 +140,10 @@ def test_parse_limits_rejects(value: str, says: str) -> None:
 
 
 def test_limits_describe_round_trips() -> None:
-    for lim in (LIMITS_8G, NO_LIMITS, Limits(pids=None, memory_bytes=256 * MiB)):
+    for lim in (Limits(pids=4096, memory_bytes=8 * GiB, log_max_bytes=16 * MiB, cpus=1.0), NO_LIMITS,
+                Limits(pids=None, memory_bytes=256 * MiB), Limits(cpus=None), Limits(cpus=0.5)):
         assert parse_limits(lim.describe(), "x") == lim or lim.describe() == "off"
-    assert LIMITS_8G.describe() == "pids=4096,memory=8g,log=16m,disk=10g"
+    assert LIMITS_8G.describe() == "pids=4096,memory=8g,log=16m,disk=10g,cpus=3"
 
 
 def test_result_files_per_shape() -> None:
@@ -170,3 +195,13 @@ def test_container_gpu_id_is_container_relative(gpus: tuple[str, ...], expected:
 ])
 def test_shm_size_rule(config: dict[str, str], gpus: tuple[str, ...], expected: str) -> None:
     assert shm_size_for(config, gpus) == expected
+
+
+def test_default_cpus_is_the_hosts_cores_minus_one() -> None:
+    assert default_cpus(16) == 15.0 and default_cpus(2) == 1.0 and default_cpus(1) == 1.0
+    assert DEFAULT_LIMITS.cpus == default_cpus() == max(1, host_cpus() - 1)
+    assert parse_cpus("1.5", "x", cores=4) == 1.5 and parse_cpus("4", "x", cores=4) == 4.0
+    with pytest.raises(SettingsError):
+        parse_cpus("5", "x", cores=4)
+    assert "cpus=" in DEFAULT_LIMITS.describe() and NO_LIMITS.cpus is None and NO_LIMITS.off
+    assert Limits(cpus=2.5).argv()[-1] == "--cpus=2.5" and Limits(cpus=2.5).create_kwargs()["nano_cpus"] == 2_500_000_000

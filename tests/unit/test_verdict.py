@@ -21,7 +21,7 @@ def test_worst_verdict_wins_and_rules_are_united() -> None:
     assert rows["2.3"]["verdict"] == "not conformant" and rows["2.3"]["must"] == ["TR-12 (seg-coco@2.3)"]
     assert rows["2.5"]["verdict"] == "conformant"
     assert merged["container_runs"] == 5 and [r["id"] for r in merged["runs"]] == ["seg-coco@2.3", "seg-coco@2.5"]
-    assert merged["images"][0]["summary"] == "compatible with 2.5, not 2.3 (TR-12)"
+    assert merged["images"][0]["summary"] == "conformant on 2.5; rejected by the platform on 2.3 (TR-12)"
 
 
 def test_a_single_part_is_returned_unchanged() -> None:
@@ -33,7 +33,13 @@ def test_summary_line_groups_releases_into_ranges() -> None:
     rows = [("1.1", "untested", []), ("2.0", "untested", []), ("2.1", "not conformant", ["TR-12 (x)"]),
             ("2.2", "not conformant", ["TR-12 (x)"]), ("2.3", "not conformant", ["TR-12 (x)"]),
             ("2.4", "conformant", []), ("2.5", "conformant with warnings", [])]
-    assert summary_line(rows) == "compatible with 2.4-2.5, not 2.1-2.3 (TR-12); untested or incomplete on 1.1-2.0"
+    assert summary_line(rows) == ("conformant on 2.4-2.5; rejected by the platform on 2.1-2.3 (TR-12); untested or "
+                                  "incomplete on 1.1-2.0")
+    rows[2:5] = [(r, "not conformant", ["IN-11 (x)"]) for r in ("2.1", "2.2", "2.3")]
+    rows[5] = ("2.4", "not conformant (strict)", [])
+    assert summary_line(rows) == ("conformant on 2.5; accepted by the platform, not conformant (strict: SHOULD "
+                                  "findings) on 2.4; accepted by the platform, not conformant on 2.1-2.3 (IN-11); "
+                                  "untested or incomplete on 1.1-2.0")
 
 
 def test_a_run_made_by_two_workers_counts_twice_and_is_named() -> None:

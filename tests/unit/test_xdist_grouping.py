@@ -24,3 +24,13 @@ def test_the_scheduler_sees_the_whole_group(image: str, multi_family: bool) -> N
     sched = loadgroup.LoadGroupScheduling.__new__(loadgroup.LoadGroupScheduling)
     assert sched._split_scope(nodeid) == group
     assert xdist_group_name(spec.training_spec()) == group  # training and downstream runs: one group
+
+
+def test_repeated_runs_advice_fits_the_dist_mode() -> None:
+    from ymir_conformance.plugin import repeated_runs_lines
+
+    data = {"repeated_runs": {"det-voc": 2}}
+    assert repeated_runs_lines({}) == []
+    assert repeated_runs_lines(data)[0].endswith("det-voc x2; use --dist loadgroup to run each once")
+    given = repeated_runs_lines(data, loadgroup=True)[0]
+    assert "although --dist loadgroup was given" in given and "use --dist loadgroup" not in given

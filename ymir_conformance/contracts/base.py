@@ -26,6 +26,7 @@ from ..errors import UnsafeOutput
 from ..model import ObjectType, RunOutcome, Task
 from ..platform import LATEST, RELEASES, Release, ReleaseRange
 from ..printable import printable
+from .basis import Basis, basis_of, reason_of
 
 MAX_LINES_REPORTED = 5  # violations of one check beyond this are summarised in one line
 START_COMMAND = "the image's start command"  # in fix texts; named with the image's real CMD by name_command()
@@ -164,6 +165,15 @@ class Check:
 
     def applies_to(self, view: RunView) -> bool:
         return bool(self.tasks & view.outcome.shape.tasks) and view.outcome.object_type in self.object_types
+
+    @property
+    def basis(self) -> Basis:
+        """Why the rule exists (``contracts/basis.py``): platform, integrity or operations."""
+        return basis_of(self.rule)
+
+    @property
+    def basis_reason(self) -> str:
+        return reason_of(self.rule)
 
     @property
     def default_level(self) -> Level:
@@ -448,7 +458,7 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.check.rule, "title": self.check.title, "area": str(self.check.area),
-            "status": str(self.status), "level": str(self.level) if self.level else None,
+            "basis": str(self.check.basis), "status": str(self.status), "level": str(self.level) if self.level else None,
             "reason": self.reason, "violations": [v.to_json() for v in self.violations],
         }
 
@@ -500,10 +510,21 @@ def evaluate(chk: Check, view: RunView, with_consequences: bool = True) -> Findi
     unjudgeable = chk.unless(view) if chk.unless is not None else ""
     if unjudgeable:
         return Finding(chk, Status.NOT_APPLICABLE, level, reason=unjudgeable)
+    off_declared = view.release in view.outcome.off_declared_on  # a format the image does not declare
     if chk.needs_success and not view.outcome.succeeded:
         why = "the container timed out" if view.outcome.timed_out else f"the container exited {view.outcome.exit_code}"
+        if off_declared:  # the image does not read this format: its output rules do not apply (V1 says it failed)
+            return Finding(chk, Status.NOT_APPLICABLE, off_declared_level(level), reason=(
+                f"{why} on export_format {view.outcome.off_declared_format}, which the image does not declare"))
         return Finding(chk, Status.NOT_EVALUATED, level, reason=why)
+    demoted = off_declared and level is Level.MUST
+    if demoted:
+        level = off_declared_level(level)
     violations = _run_check(chk, view, level)
+    if demoted:
+        violations = [Violation(**{**v.__dict__, "message": f"if a user switches export_format to "
+                                   f"{view.outcome.off_declared_format} in the form, training fails: {v.message}"})
+                      for v in violations]
     if not violations or not with_consequences:
         return Finding(chk, Status.FAILED if violations else Status.PASSED, level, violations)
     cause = CAUSES.get(chk.consequence_of) if chk.consequence_of else None
@@ -517,6 +538,13 @@ def evaluate(chk: Check, view: RunView, with_consequences: bool = True) -> Findi
         if context:
             violations[0] = Violation(**{**violations[0].__dict__, "context": tuple(context)})
     return Finding(chk, Status.FAILED, level, violations)
+
+
+def off_declared_level(level: Level) -> Level:
+    """The level of a rule on a training whose export format the image does not declare (its training template
+    names another one): the platform trains on it only when a user edits export_format in the form, so what
+    breaks there is a SHOULD (RunOutcome.off_declared_on)."""
+    return Level.SHOULD
 
 
 def judge(outcome: RunOutcome, release: Release = LATEST, areas: Iterable[Area] | None = None,

@@ -7,9 +7,15 @@ and config.yaml list.
 Rule ids and levels (contract §1.4, §3):
 
 * ``IN-11`` MUST, training: opens the annotation files of the export format it was given (per-image files of
-  train-index.tsv/val-index.tsv, or the one coco-annotations.json). None opened means the model was trained
-  on nothing the user labelled: the task "succeeds" and the user's labels are silently unused, which the
-  platform cannot notice. Partial reading (e.g. a subsample) is the image's choice, so only "none" fails.
+  train-index.tsv, or the one coco-annotations.json). Judged on the training split alone (its images are
+  counted too, ``train_assets``, but not judged: a skeleton that trains on labels alone is the author's start): none of its annotation files opened means the model was trained on nothing the user labelled,
+  whatever else was opened (the validation split's files, or the dataset's predictions: ``pred-*-index.tsv``
+  and ``/in/predictions``, which env.yaml never names and which hold what earlier models inferred). The task
+  "succeeds" and the user's labels are silently unused, which the platform cannot notice. Partial reading
+  (e.g. a subsample) is the image's choice, so only "none" fails. Reading the predictions *as well* is not a
+  finding of its own: the platform exports them beside the labels (``exporter.export_mirdatas_to_dir``
+  writes ``pred-{train,val,test}-index.tsv``), an image may use them (e.g. as pseudo-labels); only training
+  *instead of* the labels is wrong, and that is exactly an empty training split here.
 * ``IN-12`` SHOULD, mining/infer: opens every candidate image listed in candidate-index.tsv. A skipped image
   gets no prediction or score; INF-/MIN- rules see the outputs, this names the cause (it never read them).
   SHOULD because the platform accepts fewer results (it drops nothing it was given).
@@ -84,21 +90,37 @@ def _missed(cov: dict[str, Any]) -> str:
 @check("IN-11", "training opens the annotation files of the export format it was given", area=Area.LIFECYCLE,
        level=Level.MUST, tasks={Task.TRAINING})
 def in_11(view: RunView) -> Iterator[Violation]:
-    cov = _cov(view, "annotations")
+    """Judged on the training split: files of the validation split (or the dataset's predictions) opened say
+    nothing about what the model was trained on."""
+    audit = view.outcome.inputs_opened
+    split = isinstance(audit.get("train_annotations"), dict)
+    cov = _cov(view, "train_annotations" if split else "annotations")
     listed, opened = int(cov.get("listed", 0)), int(cov.get("opened", 0))
+    val = _cov(view, "val_annotations")
+    preds = _cov(view, "predictions")
+    fmt = view.config.get("export_format") or view.outcome.export_format or "voc:raw"
+    also = []
+    if split and val.get("listed"):
+        also.append(f"val annotations {val.get('opened', 0)}/{val.get('listed', 0)}")
+    if preds.get("opened"):
+        also.append(f"{preds['opened']} file(s) of the dataset's predictions (e.g. "
+                    f"{', '.join(str(p) for p in preds.get('examples') or [])})")
+    trained_on = ("it read the dataset's predictions instead (what earlier models inferred, not labels)"
+                  if preds.get("opened") else "")
     if listed and not opened:
-        fmt = view.config.get("export_format") or view.outcome.export_format or "voc:raw"
         yield Violation(
-            "IN-11", "training never opened an annotation file: the model was trained on nothing the user "
-            "labelled, yet the task succeeds, so the user's labels are silently unused",
+            "IN-11", f"training never opened an annotation file of the training split: the model was trained on "
+            f"nothing the user labelled{'; ' + trained_on if trained_on else ''}, yet the task succeeds, so the "
+            "user's labels are silently unused",
             file="/in/train-index.tsv", where="column 2",
-            found=f"0 of {listed} annotation files listed in train-index.tsv/val-index.tsv opened "
-                  f"(export_format {short(fmt)})",
-            expected="the annotation files of the index lines read (column 2 of each line)",
-            fix="Read every line of env.yaml input.training_index_file and val_index_file as "
-                "'<image>\\t<annotation>' and parse the annotation file in the format config.yaml export_format "
-                "names (contract §3.4, §4): per-image ARK/VOC/LS-JSON files, or the one "
-                "/in/annotations/coco-annotations.json. Fail with 300002 if the format is not one you support.")
+            found=f"train annotations 0/{listed} opened (export_format {short(fmt)})"
+                  + (f"; opened {', '.join(also)}" if also else ""),
+            expected="the annotation files of the training index lines (column 2 of each train-index.tsv line)",
+            fix="Read every line of env.yaml input.training_index_file (train-index.tsv, the user's labels) and "
+                "val_index_file as '<image>\\t<annotation>' and parse the annotation file in the format config.yaml "
+                "export_format names (contract §3.4, §4): per-image ARK/VOC/LS-JSON files, or the one "
+                "/in/annotations/coco-annotations.json. Never train on pred-*-index.tsv or /in/predictions: those "
+                "are earlier models' predictions. Fail with 300002 if the format is not one you support.")
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from .. import diagnosis, guard
 from ..model import RunOutcome
+from ..printable import printable
 from .base import START_COMMAND, Area, Level, RunView, Violation, cap, check, short
 from .monitor_format import MONITOR_PATH, Snapshot, snapshot, snapshots
 
@@ -47,8 +48,8 @@ def _final_monitor(view: RunView) -> Snapshot | None:
 
 FIX_EXIT = (
     f"Make {START_COMMAND} (its default CMD/ENTRYPOINT, run with no arguments) finish the task and exit 0. Any non-zero exit fails the task; the task message "
-    "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. See the log tail "
-    "above for the cause."
+    "is only the last 5 lines of /out/ymir-executor-out.log, so print the decisive error last. The error found in the log and its "
+    "last lines are shown with this failure."
 )
 
 
@@ -89,6 +90,18 @@ def _limit_note(o: RunOutcome) -> str:
     return f" after {' and '.join(notes)}" if notes else ""
 
 
+def _decisive_error(o: RunOutcome) -> str:
+    """' The error in its log: ValueError: ... (N lines before its end).' when the log shows one, else ''."""
+    from ..excerpt import read_excerpt
+
+    ex = read_excerpt(o.out_dir)
+    if not ex.error:
+        return ""
+    tb, _ = ex.primary()
+    where = f" ({ex.before_end(tb.end)} lines before its end)" if tb is not None and tb.end >= 0 else ""
+    return f" The error in its log: {printable(ex.error, 300)}{where}."
+
+
 @check("V1", "the container exits 0", area=Area.LIFECYCLE, level=Level.MUST, needs_success=False)
 def v1_exit_code(view: RunView) -> Iterator[Violation]:
     o = view.outcome
@@ -116,8 +129,8 @@ def v1_exit_code(view: RunView) -> Iterator[Violation]:
                f"{_render_tail(tail)}")
         found = "no exit code"
     else:
-        msg = (f"the container exited {o.exit_code}{_limit_note(o)}{code_note}. Last {TAIL_LINES} log lines (the "
-               f"task message the user sees): {_render_tail(tail)}")
+        msg = (f"the container exited {o.exit_code}{_limit_note(o)}{code_note}.{_decisive_error(o)} Last "
+               f"{TAIL_LINES} log lines (the task message the user sees): {_render_tail(tail)}")
         found = f"exit code {o.exit_code}"
     yield Violation("V1", msg, file=LOG_PATH, where=f"last {TAIL_LINES} lines", found=found,
                     expected="exit code 0", fix=FIX_EXIT)
@@ -382,6 +395,35 @@ def lc_15(view: RunView) -> Iterator[Violation]:
         fix="Write only results, the final and best model stages and TensorBoard events to /out; keep caches and "
             "intermediate checkpoints under /tmp and delete what you no longer need (the SDK keeps at most 11 "
             "stages).")
+
+
+LC16_MIN_PERIODS = 50  # CFS periods (100 ms each by default) with work: a run of a few seconds is not judged
+LC16_MIN_SHARE = 0.5  # throttled in more than this share of them: "for most of its life"
+
+
+@check("LC-16", "is not held back by the suite's CPU limit for most of its run (--cpus)", area=Area.LIFECYCLE,
+       level=Level.SHOULD, needs_success=False, unless=lambda view: _no_limit(view, "cpus"))
+def lc_16(view: RunView) -> Iterator[Violation]:
+    o = view.outcome
+    if o.cpu_periods < LC16_MIN_PERIODS or o.cpu_throttled <= LC16_MIN_SHARE * o.cpu_periods:
+        return
+    cpus = o.limits.get("cpus")
+    limit = f"{float(cpus):g}" if isinstance(cpus, (int, float)) else "?"
+    share = o.cpu_throttled / o.cpu_periods
+    used = f", {o.cpu_usage_s:.0f} s of CPU time in {o.duration_s:.0f} s" if o.cpu_usage_s is not None else ""
+    yield Violation(
+        "LC-16", f"the container wanted more than the suite's CPU limit of {limit} cores (--cpus={limit}) for most "
+        f"of its run: the kernel throttled it in {o.cpu_throttled} of its {o.cpu_periods} scheduling periods "
+        f"({share:.0%}{used}). The suite limits CPUs so that the host (and the suite) stay responsive; this run "
+        "took longer here than it would with every core, and its time budgets were judged on that. On the "
+        "platform it shares the host's cores with other users' tasks, which is where it starts more threads than "
+        "it is given. To let it use more here: --ymir-limits=cpus=N (at most this host's cores) or "
+        "--ymir-limits=cpus=off.", found=f"throttled in {share:.0%} of {o.cpu_periods} CPU periods at {limit} cores",
+        expected=f"threads sized to the CPUs the container is given ({limit} here)",
+        fix="Size thread pools and DataLoader workers from the CPUs the container may use, not from the host's "
+            "core count: read the cgroup quota (/sys/fs/cgroup/cpu.max, or cpu.cfs_quota_us / cpu.cfs_period_us) or "
+            "len(os.sched_getaffinity(0)), and set torch.set_num_threads, OMP_NUM_THREADS and num_workers from it "
+            "(or from a config key).")
 
 
 @check("LC-13", "writes a bounded amount of log output (the platform keeps every byte)", area=Area.LIFECYCLE,

@@ -1,4 +1,4 @@
-"""Mining output checks: ``/out/result.tsv`` (contract §5.5, MIN-01..MIN-05; §6 V12, V15; §10).
+"""Mining output checks: ``/out/result.tsv`` (contract §5.5, MIN-01..MIN-05, MIN-07; §6 V12, V15; §10).
 
 The platform keeps the first top-k non-empty lines in file order, takes the text before the first TAB of each,
 and uses ``splitext(basename(...))`` of it as the asset id; it never reads the score column. MIN-01 owns the
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Iterator
 
 from ..model import Task
@@ -71,32 +72,52 @@ def min_02(view: RunView) -> Iterator[Violation]:
                     found=short(no_tab[0].text), expected=FORMAT, fix=FIX_TSV, lost=lost or None)
 
 
+# a number wrapped in a constructor as str() of a framework scalar prints it: tensor(0.5312), tensor([0.5312]),
+# tensor(0.5312, device='cuda:0'), array(0.53, dtype=float32), np.float32(0.53)
+_WRAPPED = re.compile(r"^[A-Za-z_][\w.]*\(\s*\[*\s*([-+0-9.eE]+|nan|inf|-inf)\s*\]*\s*(?:,[^()]*(?:\([^()]*\))?[^()]*)?\)$")
+
+
+def parse_score(text: str | None) -> tuple[float | None, str]:
+    """(the score for ordering, or None when there is none; '' or why it is not a plain finite number).
+
+    The platform never reads the score (``mining._get_topk_asset_ids`` keeps the first top-k lines), so these
+    problems lose nothing there; they are MIN-07's (SHOULD). A wrapped number (``tensor(0.5312)``) still orders
+    the lines for MIN-03."""
+    raw = (text or "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        m = _WRAPPED.match(raw)
+        if m is None:
+            return None, "not a number"
+        value, problem = float(m.group(1)), "a number printed inside a constructor"
+    else:
+        problem = ""
+    if math.isnan(value):
+        return None, "nan"
+    if math.isinf(value):
+        return value, "infinite"
+    return value, problem
+
+
 @check("MIN-03", "result.tsv is sorted by score, best first", area=Area.MINING, level=Level.MUST, tasks=MINING)
 def min_03(view: RunView) -> Iterator[Violation]:
+    """Judged over the lines whose score orders (MIN-07 reports the others): the platform keeps the first top-k
+    lines in file order and never reads the score, so only the order can select the wrong images."""
     t = mining_tally(view)
     if t is None:
         return
-    not_float: list[MiningLine] = []
     out_of_order: list[tuple[MiningLine, float, float]] = []
     prev: float | None = None
     for ln in t.lines:
         if not ln.has_tab:
             continue  # MIN-02
-        try:
-            score = float((ln.score_text or "").strip())
-        except ValueError:
-            not_float.append(ln)
-            continue
-        if math.isnan(score):
-            not_float.append(ln)
-            continue
+        score, _ = parse_score(ln.score_text)
+        if score is None:
+            continue  # MIN-07
         if prev is not None and score > prev:
             out_of_order.append((ln, prev, score))
         prev = score
-    if not_float:
-        yield Violation("MIN-03", f"{len(not_float)} line(s) have no float score in column 2, so the order cannot be "
-                        "checked and users cannot see why an image was chosen", file=RESULT,
-                        where=_lines_where(not_float), found=short(not_float[0].text), expected=FORMAT, fix=FIX_TSV)
     if out_of_order:
         ln, a, b = out_of_order[0]
         yield Violation("MIN-03", f"the lines are not sorted by score, best first ({len(out_of_order)} place(s) where "
@@ -104,6 +125,36 @@ def min_03(view: RunView) -> Iterator[Violation]:
                         "selects the wrong images", file=RESULT, where=_lines_where([o[0] for o in out_of_order]),
                         found=f"{a:g} then {b:g} at line {ln.number}", expected="scores non-increasing in file order",
                         fix=FIX_TSV)
+
+
+@check("MIN-07", "every result.tsv score is a finite number", area=Area.MINING, level=Level.SHOULD, tasks=MINING)
+def min_07(view: RunView) -> Iterator[Violation]:
+    t = mining_tally(view)
+    if t is None:
+        return
+    bad: dict[str, list[MiningLine]] = {}
+    for ln in t.lines:
+        if ln.has_tab:
+            _, problem = parse_score(ln.score_text)
+            if problem:
+                bad.setdefault(problem, []).append(ln)
+    effects = {
+        "nan": "nan does not sort (every comparison with it is false), so these lines stand anywhere in a sorted "
+               "file and MIN-03 cannot check their place",
+        "infinite": "an infinite score ranks nothing among equals and usually comes from a division by zero",
+        "a number printed inside a constructor": "str() of a framework scalar (e.g. a torch tensor): tools "
+               "that read result.tsv (the SDK, users' scripts) cannot parse it",
+        "not a number": "the order cannot be checked and users cannot see why an image was chosen",
+    }
+    for problem, lines in bad.items():
+        yield Violation(
+            "MIN-07", f"{len(lines)} line(s) have a score that is {problem}: the "
+            f"platform never reads the score, so it keeps these lines, but {effects[problem]}", file=RESULT,
+            where=_lines_where(lines), found=short(lines[0].score_text),
+            expected="a finite float in column 2, e.g. 0.913",
+            fix="Write each score as a plain finite float: convert framework scalars first (float(t) or t.item() "
+                "for a tensor, then f'{score:.6f}'), and replace nan/inf scores (e.g. by 0.0 or the lowest finite "
+                "score) before sorting the lines best first.")
 
 
 @check("MIN-04", "every candidate exactly once; no duplicates; no foreign names", area=Area.MINING,

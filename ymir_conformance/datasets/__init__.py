@@ -5,14 +5,35 @@
 """
 from __future__ import annotations
 
-from .candidates import export_candidates
-from .edge_cases import EDGE_CLASS_NAMES, corrupt_scene, edge_case_scenes
-from .export import ExportSummary, export_training_set
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .formats import ANNOTATION_FORMATS, DEFAULT_EXPORT_FORMAT, formats_for, parse_export_format
-from .generate import generate_scenes
 from .palette import class_colour
 from .profiles import PROFILES, Profile
-from .scene import Scene, SceneObject
+
+if TYPE_CHECKING:
+    from .candidates import export_candidates
+    from .edge_cases import EDGE_CLASS_NAMES, corrupt_scene, edge_case_scenes
+    from .export import ExportSummary, export_training_set
+    from .generate import generate_scenes
+    from .scene import Scene, SceneObject
+
+# numpy, Pillow and pycocotools are imported when data are generated, not when a session plans its runs (or
+# pytest collects the suite): these names load their module on first use (PEP 562)
+_LAZY = {"export_candidates": "candidates", "EDGE_CLASS_NAMES": "edge_cases", "corrupt_scene": "edge_cases",
+         "edge_case_scenes": "edge_cases", "ExportSummary": "export", "export_training_set": "export",
+         "generate_scenes": "generate", "Scene": "scene", "SceneObject": "scene"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ANNOTATION_FORMATS",

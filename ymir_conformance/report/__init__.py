@@ -15,15 +15,16 @@ from typing import Any
 
 from .. import __version__, guard
 from ..options import Settings
-from ..verdict import VERDICT_ORDER, Ledger, Verdict
+from ..contracts.basis import basis_of
+from ..verdict import VERDICT_ORDER, Ledger, Verdict, answer_words, release_answers, summary_line
 from .html import render_certificate
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
 PROGRESS_CAP = 200  # progress points kept per run in report.json (state changes, first/last, the budget gaps)
 LOG_LINES = 20_000  # a run log written under logs/: at most its last 20000 lines ...
 LOG_CAP = 1024 * 1024  # ... from at most its last MiB
-FINDING_KEYS = ("rule", "level", "image", "run", "area", "releases", "message", "file", "where", "found",
+FINDING_KEYS = ("rule", "level", "basis", "image", "run", "area", "releases", "message", "file", "where", "found",
                 "expected", "fix", "lost")
 
 
@@ -49,6 +50,12 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
         "dataset_size": ({k: v for k, v in settings.dataset_size.__dict__.items() if v is not None}
                          if settings.dataset_size else None),
     }
+    from ..session import format_notes
+
+    for img in data.get("images", []):  # with the profile's notes (formats judged at SHOULD)
+        info = ledger.images.get(img["image"])
+        if info is not None:
+            img["notes"] = format_notes(info, ledger.releases, settings)
     for run in data.get("runs", []):
         if "skipped" in run:
             continue
@@ -64,15 +71,30 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
 
 
 def finish(data: dict[str, Any], exit_status: int | None = None) -> dict[str, Any]:
-    """Fill in what is derived from the rest (after merging xdist parts): findings, verdicts, exit status."""
+    """Fill in what is derived from the rest (after merging xdist parts): findings, both answers per release
+    (``platform_accepts`` and the conformance verdict, strict applied), verdicts, exit status. Idempotent."""
     data["findings"] = findings(data.get("judgements", []))
-    gate = set(data.get("settings", {}).get("gate") or data.get("releases", []))
+    settings = data.get("settings", {})
+    strict = bool(settings.get("strict"))
+    gate = set(settings.get("gate") or data.get("releases", []))
+    for img in data.get("images", []):
+        img["compatibility"] = [release_answers(row, strict) for row in img.get("compatibility", [])]
+        img["summary"] = summary_line([(r["release"], r["verdict"], r["must"]) for r in img["compatibility"]])
     verdicts = []
     for release in data.get("releases", []):
         rows = [row for img in data.get("images", []) for row in img.get("compatibility", [])
                 if row["release"] == release]
         worst = max((Verdict(row["verdict"]) for row in rows), key=VERDICT_ORDER.index, default=Verdict.UNTESTED)
-        verdicts.append({"release": release, "verdict": str(worst), "gated": release in gate})
+        must = sorted({m for row in rows for m in row.get("must", [])})
+        should = sorted({x for row in rows for x in row.get("should", [])})
+        answers = release_answers({"release": release, "verdict": str(worst), "must": must, "should": should},
+                                  strict)
+        if any(row.get("platform_accepts") is None for row in rows) and answers["platform_accepts"] is True:
+            answers["platform_accepts"] = None  # an image not (fully) tested there: not known for the session
+        answers["words"] = answer_words(worst, answers["platform_accepts"], must, should)
+        verdicts.append({"release": release, "verdict": answers["verdict"], "gated": release in gate,
+                         "conformant": answers["conformant"], "platform_accepts": answers["platform_accepts"],
+                         "platform_must": answers["platform_must"], "words": answers["words"]})
     data["verdicts"] = verdicts
     data["container_runs"] = int(data.get("container_runs", 0))
     if exit_status is not None:
@@ -96,7 +118,8 @@ def findings(judgements: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 entry = out.get(key)
                 if entry is None:
                     entry = out[key] = {
-                        "rule": v["rule"], "level": level, "image": j["image"], "run": j["subject"],
+                        "rule": v["rule"], "level": level, "basis": f.get("basis") or str(basis_of(v["rule"])),
+                        "image": j["image"], "run": j["subject"],
                         "area": j["area"], "releases": [], "message": v.get("message", ""),
                         "file": v.get("file") or None, "where": v.get("where") or None,
                         "found": v.get("found") or None, "expected": v.get("expected") or None,

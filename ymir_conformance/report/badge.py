@@ -1,4 +1,5 @@
-"""A shields-style ``badge.svg``: "YMIR <release>" on the left, the image's verdict on that release on the right."""
+"""A shields-style ``badge.svg``: "YMIR <judged releases>" on the left, the verdict over them on the right
+(``YMIR 2.1–2.5 | 2.4–2.5 conformant``), in the words of report.json ``verdicts``."""
 from __future__ import annotations
 
 import html
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 COLOURS = {"conformant": "#2ea44f", "conformant with warnings": "#dfb317", "not conformant": "#e05d44",
+           "not conformant (strict)": "#e05d44",
            "incomplete": "#9f9f9f", "untested": "#9f9f9f"}
 WIDE = set("MWmw@%")
 NARROW = set("il.,:;'|!()[] 1tfj")
@@ -36,13 +38,47 @@ def render_badge(label: str, message: str, colour: str) -> str:
         f'<text x="{lw + mw / 2:.1f}" y="14">{message_e}</text></g></svg>\n')
 
 
-def image_badge(image: dict[str, Any], release: str | None) -> str:
-    """The badge of one image (an entry of report.json ``images``) for ``release``."""
-    row = next((r for r in image.get("compatibility", []) if r["release"] == release), None)
-    verdict = str(row["verdict"]) if row else "untested"
-    return render_badge(f"YMIR {release}" if release else "YMIR", verdict, COLOURS.get(verdict, "#9f9f9f"))
+def _range(releases: list[str]) -> str:
+    """'2.4–2.5' (an en dash between the ends of a run of releases)."""
+    from ..platform import Release, describe
+
+    return describe([Release.parse(r) for r in releases]).replace("-", "\u2013") if releases else "none"
 
 
+def badge_text(rows: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(label, message, colour) for rows of {release, verdict, platform_accepts}: the judged range on the left
+    ('YMIR 2.1–2.5'), on the right the verdict when every release has the same one, else the releases that are
+    conformant ('2.4–2.5 conformant'), or what the platform says when none is."""
+    if not rows:
+        return "YMIR", "untested", COLOURS["untested"]
+    releases = [r["release"] for r in rows]
+    label = f"YMIR {_range(releases)}"
+    verdicts = {str(r["verdict"]) for r in rows}
+    if len(verdicts) == 1:
+        verdict = verdicts.pop()
+        if verdict == "not conformant" and all(r.get("platform_accepts") is True for r in rows):
+            return label, "accepted by the platform, not conformant", COLOURS["not conformant"]
+        return label, verdict, COLOURS.get(verdict, "#9f9f9f")
+    ok = [r["release"] for r in rows if r["verdict"] in ("conformant", "conformant with warnings")]
+    if len(ok) == len(rows):  # conformant everywhere, with warnings somewhere
+        return label, "conformant with warnings", COLOURS["conformant with warnings"]
+    if ok:  # conformant on some releases only
+        return label, f"{_range(ok)} conformant", COLOURS["conformant with warnings"]
+    if any(r["verdict"] in ("not conformant", "not conformant (strict)") for r in rows):
+        return label, "not conformant", COLOURS["not conformant"]
+    return label, "untested or incomplete", COLOURS["incomplete"]
+
+
+def image_badge(image: dict[str, Any], releases: list[str] | None = None) -> str:
+    """The badge of one image (an entry of report.json ``images``) over ``releases`` (default: every judged
+    release)."""
+    rows = [r for r in image.get("compatibility", []) if releases is None or r["release"] in releases]
+    return render_badge(*badge_text(rows))
+
+
+def release_badge(image: dict[str, Any], release: str) -> str:
+    """The badge of one image on one release: 'YMIR 2.5' | its verdict."""
+    return image_badge(image, [release])
 
 
 def badge_name(image: str) -> str:
@@ -50,27 +86,27 @@ def badge_name(image: str) -> str:
 
 
 def write_badges(data: dict[str, Any], report_dir: Path) -> list[Path]:
-    """``badge.svg`` (the session's only image, or the worst of several) and ``badge-<image>.svg`` per image,
-    each showing the verdict on the target release (the newest gated one)."""
-    from .html import target_release
-
-    release = target_release(data)
+    """``badge.svg`` (the session: the worst verdict per release over its images) and ``badge-<image>.svg`` per
+    image, each over the judged range (``YMIR 2.1–2.5: 2.4–2.5 conformant``); with several releases also
+    ``badge-<release>.svg`` (the session) per release."""
     written = []
     images = data.get("images", [])
     for img in images:
         path = report_dir / badge_name(img["image"])
-        path.write_text(image_badge(img, release))
+        path.write_text(image_badge(img))
         written.append(path)
-    overall = next((v["verdict"] for v in data.get("verdicts", []) if v["release"] == release), None)
     if images:
+        rows = [{"release": v["release"], "verdict": v["verdict"], "platform_accepts": v.get("platform_accepts")}
+                for v in data.get("verdicts", [])]
         path = report_dir / "badge.svg"
-        if len(images) == 1:
-            path.write_text(image_badge(images[0], release))
-        else:
-            verdict = str(overall or "untested")
-            path.write_text(render_badge(f"YMIR {release}", verdict, COLOURS.get(verdict, "#9f9f9f")))
+        path.write_text(render_badge(*badge_text(rows)))
         written.append(path)
+        if len(rows) > 1:
+            for row in rows:
+                path = report_dir / f"badge-{row['release']}.svg"
+                path.write_text(render_badge(*badge_text([row])))
+                written.append(path)
     return written
 
 
-__all__ = ["badge_name", "image_badge", "render_badge", "text_width", "write_badges"]
+__all__ = ["badge_name", "badge_text", "image_badge", "release_badge", "render_badge", "text_width", "write_badges"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..audit import counts_line
 from ..printable import printable
+from ..contracts.basis import basis_of
 
 CSS = """
 *{box-sizing:border-box}
@@ -33,7 +34,11 @@ pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.78rem;white-spac
 .rel .v{font-size:1.25rem;font-weight:700;margin-top:.15rem} .rel .m{font-size:.8rem;margin-top:.2rem}
 .rel.gated{border-color:currentColor}
 .conformant{background:#d9f5df;color:#17622b} .conformant-with-warnings{background:#fff1c2;color:#6d5000}
-.not-conformant{background:#fde0e0;color:#8a1c1c} .incomplete,.untested{background:#e8e8ee;color:#444}
+.not-conformant,.not-conformant-strict{background:#fde0e0;color:#8a1c1c}
+.incomplete,.untested{background:#e8e8ee;color:#444}
+.rel .a{font-size:.85rem;font-weight:600;margin-top:.25rem}
+.basis{display:inline-block;border:1px solid currentColor;border-radius:4px;padding:0 .35rem;font-size:.75rem;
+font-weight:600;color:#44506a;margin-left:.4rem}
 .summary{font-size:1.15rem;font-weight:600;margin:.4rem 0 1rem}
 .pill{display:inline-block;padding:.1rem .55rem;border-radius:1rem;font-weight:600;font-size:.8rem}
 .MUST{color:#8a1c1c;font-weight:700} .SHOULD{color:#7a5a00;font-weight:700}
@@ -48,10 +53,7 @@ text-align:center;font-weight:700} td.na{color:#8a92a3;text-align:center} td.ne{
 
 STATES = {"1": "pending", "2": "running", "3": "done", "4": "error"}
 OBJECT_TYPE_NAMES = {2: "detection", 3: "semantic segmentation", 4: "instance segmentation", 50: "multi-modal"}
-VERDICT_WORDS = {
-    "conformant": "compatible", "conformant with warnings": "compatible, with warnings",
-    "not conformant": "not compatible", "incomplete": "incomplete", "untested": "untested",
-}
+ACCEPTS_WORDS = {True: "accepted by the platform", False: "rejected by the platform", None: "platform: not known"}
 
 
 def _e(x: Any) -> str:
@@ -66,7 +68,8 @@ def _e_lines(lines: Any) -> str:
 
 
 def _cls(verdict: str) -> str:
-    return verdict.replace(" ", "-")
+    """'not conformant (strict)' -> 'not-conformant-strict' (a CSS class)."""
+    return "-".join("".join(c if c.isalnum() else " " for c in verdict).split())
 
 
 def _pill(verdict: str) -> str:
@@ -98,30 +101,11 @@ def _size(n: Any) -> str:
 # --------------------------------------------------------------------------------------------------------
 
 
-def verdict_sentence(compatibility: list[dict[str, Any]]) -> str:
-    """'Compatible with platform 2.4; not compatible with platform 2.5 (MUST rule TR-02 broken).'"""
-    ok = [r["release"] for r in compatibility if r["verdict"] in ("conformant", "conformant with warnings")]
-    bad = [r for r in compatibility if r["verdict"] == "not conformant"]
-    other = [r["release"] for r in compatibility if r["verdict"] in ("incomplete", "untested")]
-    parts = []
-    if ok:
-        parts.append(f"compatible with platform {_words(ok)}")
-    if bad:
-        rules = sorted({m.split(" ")[0] for r in bad for m in r["must"]})
-        broke = f"MUST rule{'s' if len(rules) != 1 else ''} {_words(rules)} broken" if rules else "MUST rules broken"
-        parts.append(f"not compatible with platform {_words([r['release'] for r in bad])} ({broke})")
-    if other:
-        parts.append(f"untested or incomplete on platform {_words(other)}")
-    text = "; ".join(parts) or "nothing was judged"
+def verdict_sentence(image: dict[str, Any]) -> str:
+    """The image's summary line (report.json ``images[].summary``, the terminal's '=>' line), as a sentence:
+    'Conformant on 2.4-2.5; accepted by the platform, not conformant on 2.1-2.3 (IN-11).'"""
+    text = str(image.get("summary") or "nothing was judged")
     return text[0].upper() + text[1:] + "."
-
-
-def target_release(data: dict[str, Any]) -> str | None:
-    """The release a badge shows: the newest gated release (--ymir-gate), else the newest judged one."""
-    releases = list(data.get("releases", []))
-    gate = [r for r in data.get("settings", {}).get("gate") or [] if r in releases]
-    pool = gate or releases
-    return max(pool, key=lambda r: tuple(int(x) for x in r.split("."))) if pool else None
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -205,7 +189,8 @@ def progress_svg(run: dict[str, Any], budget: dict[str, Any]) -> str:
 
 
 def _banner(data: dict[str, Any]) -> str:
-    gate = set(data.get("settings", {}).get("gate") or [])
+    """One box per judged release: the conformance verdict (large), the platform's answer, whether it gates the
+    exit status, and the rules broken; the same words as report.json ``verdicts[].words``."""
     out = ['<div class="banner">']
     for v in data.get("verdicts", []) or [{"release": r, "verdict": "untested"} for r in data.get("releases", [])]:
         must = sorted({m.split(" ")[0] for img in data.get("images", []) for r in img.get("compatibility", [])
@@ -214,12 +199,32 @@ def _banner(data: dict[str, Any]) -> str:
                          if r["release"] == v["release"] for s in r["should"]})
         detail = (f"MUST broken: {_e(', '.join(must))}" if must else
                   f"SHOULD broken: {_e(', '.join(should))}" if should else "")
-        gated = " gated" if v["release"] in gate else ""
-        out.append(f'<div class="rel {_cls(v["verdict"])}{gated}" data-release="{_e(v["release"])}">'
-                   f'<div class="r">platform {_e(v["release"])}{" &middot; gated" if gated else ""}</div>'
-                   f'<div class="v">{_e(VERDICT_WORDS.get(v["verdict"], v["verdict"]))}</div>'
-                   f'<div class="m">{_e(v["verdict"])}{"<br>" + detail if detail else ""}</div></div>')
+        gated = " gated" if v.get("gated") else ""
+        accepts = ACCEPTS_WORDS[v.get("platform_accepts")] if v["verdict"] != "untested" else "untested"
+        out.append(f'<div class="rel {_cls(v["verdict"])}{gated}" data-release="{_e(v["release"])}" '
+                   f'title="{_e(v.get("words", v["verdict"]))}">'
+                   f'<div class="r">platform {_e(v["release"])} &middot; {"gated" if gated else "not gating"}</div>'
+                   f'<div class="v">{_e(v["verdict"])}</div>'
+                   f'<div class="a">{_e(accepts)}</div>'
+                   f'<div class="m">{detail}</div></div>')
     out.append("</div>")
+    return "".join(out)
+
+
+def _verdict_table(data: dict[str, Any], img: dict[str, Any]) -> str:
+    """Per release: gated, the platform's answer, the conformance verdict, the rules broken."""
+    gate = set(data.get("settings", {}).get("gate") or data.get("releases", []))
+    out = ["<table class=verdicts><tr><th>platform release</th><th>gated</th><th>platform accepts</th>"
+           "<th>verdict</th><th>MUST broken</th><th>SHOULD broken</th></tr>"]
+    for row in img.get("compatibility", []):
+        accepts = row.get("platform_accepts")
+        plat = ", ".join(row.get("platform_must") or [])
+        cell = "yes" if accepts is True else f"no ({_e(plat)})" if accepts is False else "&ndash;"
+        out.append(f"<tr><td>{_e(row['release'])}</td><td>{'yes' if row['release'] in gate else 'no'}</td>"
+                   f"<td>{cell}</td><td>{_pill(row['verdict'])}<br><small>{_e(row.get('words', ''))}</small></td>"
+                   f"<td>{_e(', '.join(row['must'])) or '&ndash;'}</td>"
+                   f"<td>{_e(', '.join(row['should'])) or '&ndash;'}</td></tr>")
+    out.append("</table>")
     return "".join(out)
 
 
@@ -285,10 +290,13 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
     out = []
     for (level, rule), fs in sorted(groups.items(), key=lambda kv: (kv[0][0] != "MUST", kv[0][1])):
         releases = sorted({r for f in fs for r in f["releases"]}, key=lambda r: tuple(int(x) for x in r.split(".")))
+        basis = fs[0].get("basis") or ""
         out.append(f'<div class="rule {level}box" id="rule-{_e(rule)}"><h3><span class="{level}">{_e(rule)} '
-                   f'{_e(level)}</span> {_e(titles.get(rule, ""))}</h3>'
+                   f'{_e(level)}</span> {_e(titles.get(rule, ""))}'
+                   f'{f"<span class=basis>{_e(basis)}</span>" if basis else ""}</h3>'
                    f'<div class="sub">{len(fs)} location{"s" if len(fs) != 1 else ""}, platform '
-                   f'{_e(_words(releases))}</div>')
+                   f'{_e(_words(releases))}{"; basis " + _e(basis) + ": " + _e(_basis_reason(rule)) if basis else ""}'
+                   f'</div>')
         fixes = list(dict.fromkeys(f["fix"] for f in fs if f.get("fix")))
         for fix in fixes:
             out.append(f'<div class="fix"><strong>Fix:</strong> {_e(fix)}</div>')
@@ -301,6 +309,10 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
                        f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
         out.append("</table>")
         for run_id in dict.fromkeys(f["run"] for f in fs):
+            excerpt = ((runs.get(run_id) or {}).get("error_excerpt") or {}).get("lines") or []
+            if excerpt:  # the real error first, wherever the log printed it
+                out.append(f"<div class=sub>error found in the log of run {_e(run_id)}</div>"
+                           f"<pre>{_e(chr(10).join(excerpt))}</pre>")
             tail = (runs.get(run_id) or {}).get("log_tail") or []
             if tail:
                 log = runs[run_id].get("log_file")
@@ -308,6 +320,12 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
                            f"{' (whole log: ' + _e(log) + ')' if log else ''}</div><pre>{_e_lines(tail)}</pre>")
         out.append("</div>")
     return "".join(out)
+
+
+def _basis_reason(rule: str) -> str:
+    from ..contracts.basis import reason_of
+
+    return reason_of(rule)
 
 
 def _catalogue() -> dict[str, tuple[str, Any]]:
@@ -351,12 +369,13 @@ def _rules_checked(data: dict[str, Any], image: str) -> str:
             counts[rel][word] += 1
             cells.append(f'<td class="{css}">{word}</td>')
         title = titles.get(rule) or (catalogue[rule][0] if rule in catalogue else "")
-        body.append(f"<tr><td><code>{_e(rule)}</code></td><td>{_e(title)}</td>{''.join(cells)}</tr>")
+        body.append(f"<tr><td><code>{_e(rule)}</code></td><td>{_e(title)}</td><td>{_e(basis_of(rule))}</td>"
+                    f"{''.join(cells)}</tr>")
     head = "".join(f"<th>platform {_e(r)}</th>" for r in releases)
     total = "".join(f"<td><strong>{c['pass']} passed</strong>, {c['fail']} failed, {c['not evaluated']} not "
                     f"evaluated, {c['n/a']} n/a</td>" for c in counts.values())
-    return (f"<table><tr><th>rule</th><th>what it checks</th>{head}</tr><tr><td colspan=2><strong>total "
-            f"({len(rules)} rules)</strong></td>{total}</tr>{''.join(body)}</table>")
+    return (f"<table><tr><th>rule</th><th>what it checks</th><th>basis</th>{head}</tr><tr><td colspan=3><strong>"
+            f"total ({len(rules)} rules)</strong></td>{total}</tr>{''.join(body)}</table>")
 
 
 def reproduce_command(data: dict[str, Any]) -> str:
@@ -394,16 +413,11 @@ def render_certificate(data: dict[str, Any]) -> str:
         out.append(f'<p class="sub">hyper-parameters set: {_e(", ".join(settings["hyper_params"]))}</p>')
     out.append(_banner(data))
     for img in images:
-        out.append(f'<p class="summary">{_e(img["image"])}: {_e(verdict_sentence(img.get("compatibility", [])))}</p>')
+        out.append(f'<p class="summary">{_e(img["image"])}: {_e(verdict_sentence(img))}</p>')
     for img in images:
         name = img["image"]
         out.append(f"<h2>{_e(name)}</h2><h3>Image</h3>{_identity(img)}")
-        out.append("<table><tr><th>platform release</th><th>verdict</th><th>MUST broken</th><th>SHOULD broken</th></tr>")
-        for row in img.get("compatibility", []):
-            out.append(f"<tr><td>{_e(row['release'])}</td><td>{_pill(row['verdict'])}</td>"
-                       f"<td>{_e(', '.join(row['must'])) or '&ndash;'}</td>"
-                       f"<td>{_e(', '.join(row['should'])) or '&ndash;'}</td></tr>")
-        out.append("</table>")
+        out.append(_verdict_table(data, img))
         out.append(f"<h3>Task runs</h3>{_runs(data, name)}")
         out.append(f"<h3>Findings</h3>{_findings(data, name, runs)}")
         out.append(f"<h3>Rules checked</h3>{_rules_checked(data, name)}")

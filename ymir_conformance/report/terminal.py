@@ -9,10 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..audit import counts_line
+from ..failure_text import capped
 from ..printable import printable
 
+RUNS_LISTED = 4  # runs named on a findings line; more are counted
+MESSAGE = 300  # characters of a finding's message on its line
 MARKS = {"conformant": "PASS", "conformant with warnings": "PASS", "not conformant": "FAIL",
-         "incomplete": "INCOMPLETE", "untested": "-"}
+         "not conformant (strict)": "FAIL", "incomplete": "INCOMPLETE", "untested": "-"}
 
 
 def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
@@ -22,12 +25,22 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
     for img in data.get("images", []):
         short_id = str(img.get("image_id", "")).removeprefix("sha256:")[:12]
         lines.append(f"{img['image']} ({short_id}), profile {settings.get('profile')}, seed {settings.get('seed')}")
+        gate = set(settings.get("gate") or data.get("releases", []))
         for row in img["compatibility"]:
-            detail = ("  MUST: " + ", ".join(row["must"])) if row["must"] else ""
-            detail += ("  SHOULD: " + ", ".join(row["should"])) if row["should"] else ""
-            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {row['verdict']}{detail}")
+            # both answers (issue 18): the platform's, then the conformance verdict, in report.json's words
+            words = row.get("words") or row["verdict"]
+            scope = "" if row["release"] in gate else "  (not gating)"
+            lines.append(f"  platform {row['release']:<4} {MARKS[row['verdict']]:<10} {words}{scope}")
+            if row["must"] or (row["should"] and row["verdict"] != "conformant with warnings"):
+                detail = ("MUST: " + ", ".join(row["must"])) if row["must"] else ""
+                detail += ("; " if detail and row["should"] else "") + (
+                    ("SHOULD: " + ", ".join(row["should"])) if row["should"] else "")
+                lines.append(f"  {'':<13} {'':<10} {detail}")
         if len(img["compatibility"]) > 1:
             lines.append(f"  => {img['summary']}")
+        for note in dict.fromkeys(r["model_note"] for r in data.get("runs", [])
+                                  if r.get("image") == img["image"] and r.get("model_note")):
+            lines.append(f"  note: {note}")  # downstream runs on another format's model: the verdict rests on it
         if quiet:
             continue
         lines.append("  task runs:")
@@ -57,22 +70,31 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
 
 
 def finding_lines(data: dict[str, Any]) -> list[str]:
-    """One line per finding (rule, level and run; its violations counted), MUST first, then SHOULD."""
-    groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    """One line per rule broken (per image, level and the releases it was found on): the runs it was found in,
+    its first message, and how many more violations; MUST first, then SHOULD. One author mistake repeated in
+    every run (monitor.txt written with spaces) is one line."""
+    groups: dict[tuple[str, str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
+    releases = data.get("releases", [])
     for f in data.get("findings", []):
-        groups.setdefault((f["image"], f["level"], f["rule"], f["run"]), []).append(f)
+        on = tuple(sorted(f["releases"], key=releases.index if releases else None))
+        groups.setdefault((f["image"], f["level"], f["rule"], on), []).append(f)
     if not groups:
         return []
-    releases = data.get("releases", [])
     several = len(data.get("images", [])) > 1
     gate = set(data.get("settings", {}).get("gate") or releases)
     out = ["findings:"]
-    for (image, level, rule, run), fs in sorted(groups.items(), key=lambda kv: (kv[0][1] != "MUST", kv[0])):
-        on = sorted({r for f in fs for r in f["releases"]}, key=releases.index if releases else None)
-        where = f"{image} {run}" if several else run
-        more = f" (+{len(fs) - 1} more)" if len(fs) > 1 else ""
-        scope = f" [platform {', '.join(on)}]" if len(releases) > 1 and on != releases else ""
+    for (image, level, rule, on), fs in sorted(groups.items(), key=lambda kv: (kv[0][1] != "MUST", kv[0][:3])):
+        runs = sorted(dict.fromkeys(f["run"] for f in fs))
+        where = ", ".join(runs[:RUNS_LISTED]) + (f" (+{len(runs) - RUNS_LISTED} runs)" if len(runs) > RUNS_LISTED
+                                                   else "")
+        if several:
+            where = f"{image} {where}"
+        total = sum(1 if (n := capped(f["message"])) is None else n for f in fs)
+        more = f" (+{total - 1} more)" if total > 1 else ""
+        scope = f" [platform {', '.join(on)}]" if len(releases) > 1 and list(on) != releases else ""
         if not gate & set(on):
             scope += " (not gating)"
-        out.append(f"  [{rule} {level}] {where}: {fs[0]['message']}{more}{scope}")
-    return [printable(line, limit=0) for line in out]
+        basis = f" [{fs[0]['basis']}]" if fs[0].get("basis") else ""
+        out.append(f"  [{rule} {level}] {printable(where, limit=200)}: {printable(fs[0]['message'], limit=MESSAGE)}"
+                   f"{more}{basis}{scope}")
+    return out

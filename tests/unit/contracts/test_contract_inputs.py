@@ -58,7 +58,43 @@ def test_in_11_training_that_opens_no_annotation_fails(make: KitFactory) -> None
     finding = kit.finding("IN-11", inputs_opened=audit)
     assert finding.status is Status.FAILED and finding.level is Level.MUST
     (v,) = finding.violations
-    assert "0 of 2 annotation files" in v.found and "export_format" in v.found
+    assert "train annotations 0/1 opened" in v.found and "val annotations 0/1" in v.found
+    assert "export_format" in v.found
+
+
+def test_in_11_judges_the_training_split_alone(make: KitFactory) -> None:
+    """Validation files opened say nothing about what the model trained on (issue 18)."""
+    kit = make("training")
+    train = {c[1] for c in index_paths(kit, "train-index.tsv")}
+    audit = audited(kit, everything(kit) - train)
+    assert audit["train_annotations"]["opened"] == 0 and audit["val_annotations"]["opened"] == 1
+    assert audit["annotations"]["opened"] == 1  # the total alone would have passed
+    (v,) = kit.finding("IN-11", inputs_opened=audit).violations
+    assert f"train annotations 0/{len(train)} opened" in v.found and "val annotations 1/1" in v.found
+
+
+def test_in_11_training_on_the_predictions_fails_and_says_so(make: KitFactory) -> None:
+    kit = make("training")
+    (kit.in_dir / "predictions").mkdir()
+    lines = index_paths(kit, "train-index.tsv")
+    preds = [f"/in/predictions/{c[1].rsplit('/', 1)[-1]}" for c in lines]
+    (kit.in_dir / "pred-train-index.tsv").write_text("".join(f"{c[0]}\t{p}\n" for c, p in zip(lines, preds)))
+    opened = {p for p in everything(kit) if not p.startswith("/in/annotations/") and p != "/in/train-index.tsv"}
+    audit = audited(kit, opened | {"/in/pred-train-index.tsv", *preds})
+    assert audit["predictions"]["opened"] == len(set(preds)) + 1
+    finding = kit.finding("IN-11", inputs_opened=audit)
+    assert finding.status is Status.FAILED and finding.check.basis == "integrity"
+    assert "predictions" in finding.violations[0].message and "/in/pred-train-index.tsv" in finding.violations[0].found
+    # reading the predictions as well as the labels is the image's choice
+    assert kit.finding("IN-11", inputs_opened=audited(kit, everything(kit) | set(preds))).status is Status.PASSED
+
+
+def test_in_11_counts_the_training_images_without_judging_them(make: KitFactory) -> None:
+    kit = make("training")
+    images = {c[0] for c in index_paths(kit, "train-index.tsv")}
+    audit = audited(kit, everything(kit) - images)
+    assert audit["train_assets"]["opened"] == 0 and audit["train_assets"]["listed"] == len(images)
+    assert kit.finding("IN-11", inputs_opened=audit).status is Status.PASSED
 
 
 def test_in_11_partial_reading_is_the_images_choice(make: KitFactory) -> None:

@@ -100,3 +100,18 @@ def test_never_exited_mining_infer_names_both_files(make: KitFactory) -> None:
     progress = [ProgressSample(2.0, rec(0.5, ts=T0 + 2)), ProgressSample(9.0, rec(1.0, state=3, ts=T0 + 9))]
     (v,) = kit.violations("V1", never_exited=True, exit_code=137, done_s=9.2, exit_grace_s=3.0, progress=progress)
     assert "/out/result.tsv" in v.message and "/out/infer-result.json" in v.message
+
+
+def test_lc16_throttled_most_of_its_life_is_a_should_naming_the_limit(make: KitFactory) -> None:
+    kit = make("training")
+    cpu = {**LIMITS, "cpus": 1.0}
+    assert kit.finding("LC-16", "2.5").level == Level.SHOULD
+    assert kit.failed(limits=cpu, cpu_periods=400, cpu_throttled=150, cpu_usage_s=39.0) == set()  # 38 %: fine
+    assert kit.failed(limits=cpu, cpu_periods=30, cpu_throttled=30) == set()  # 3 s of work: too short to judge
+    throttled = dict(limits=cpu, cpu_periods=400, cpu_throttled=350, cpu_usage_s=40.0)
+    assert kit.failed(**throttled) == {"LC-16"}
+    (v,) = kit.violations("LC-16", **throttled)
+    assert "(--cpus=1)" in v.message and "1 cores" in v.found and "350 of its 400" in v.message and "88%" in v.message
+    assert "--ymir-limits=cpus=N" in v.message and "sched_getaffinity" in v.fix
+    # no CPU limit (--ymir-limits=off or cpus=off): nothing to judge
+    assert kit.finding("LC-16", limits=LIMITS, cpu_periods=400, cpu_throttled=400).status != Status.FAILED

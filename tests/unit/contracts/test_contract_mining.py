@@ -38,10 +38,38 @@ def test_min03_unsorted(make: KitFactory) -> None:
     assert "wrong images" in kit.violations("MIN-03")[0].message
 
 
-def test_min03_non_float_score(make: KitFactory) -> None:
+def test_non_float_score_is_min07_should_not_min03(make: KitFactory) -> None:
+    """The platform never reads the score (mining._get_topk_asset_ids): a word there loses nothing (SHOULD)."""
     kit = make("mining")
     kit.mining_tsv("".join(f"{c}\thigh\n" for c in kit.candidates))
-    assert kit.failed() == {"MIN-03"}
+    assert kit.failed() == {"MIN-07"}
+    assert kit.finding("MIN-07").level == Level.SHOULD
+    assert "not a number" in kit.violations("MIN-07")[0].message
+
+
+def test_tensor_scores_still_order_the_lines(make: KitFactory) -> None:
+    kit = make("mining")
+    kit.mining_tsv("".join(f"{c}\ttensor({0.9 - i / 10:.4f})\n" for i, c in enumerate(kit.candidates)))
+    assert kit.failed() == {"MIN-07"}
+    (v,) = kit.violations("MIN-07")
+    assert v.level == Level.SHOULD and "tensor(0.9000)" in v.found and "constructor" in v.message
+    kit.mining_tsv("".join(f"{c}\ttensor({0.1 + i / 10:.4f})\n" for i, c in enumerate(kit.candidates)))
+    assert kit.failed() == {"MIN-03", "MIN-07"}  # the wrapped numbers still show the order is wrong
+
+
+def test_nan_and_inf_scores_are_should(make: KitFactory) -> None:
+    kit = make("mining")
+    c = kit.candidates
+    kit.mining_tsv(f"{c[0]}\tinf\n{c[1]}\tnan\n{c[2]}\t0.5\n")
+    assert kit.failed() == {"MIN-07"}
+    assert {v.message.split(":")[0] for v in kit.violations("MIN-07")} == {
+        "1 line(s) have a score that is infinite", "1 line(s) have a score that is nan"}
+
+
+def test_integer_string_scores_are_fine(make: KitFactory) -> None:
+    kit = make("mining")
+    kit.mining_tsv("".join(f"{c}\t{len(kit.candidates) - i}\n" for i, c in enumerate(kit.candidates)))
+    assert kit.failed() == set()
 
 
 def test_min04_duplicates_foreign_missing(make: KitFactory) -> None:
