@@ -28,8 +28,8 @@ text-align:left;vertical-align:top;font-size:.88rem} th{background:#f3f5f9}
 table.kv th{width:11rem}
 code,pre{font-family:"DejaVu Sans Mono",monospace}
 pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.78rem;white-space:pre-wrap;margin:.3rem 0}
-.banner{display:flex;flex-wrap:wrap;gap:.7rem;margin:1.2rem 0 .6rem}
-.rel{flex:1 1 140px;border-radius:8px;padding:.7rem .9rem;border:2px solid transparent}
+.banner{display:grid;grid-template-columns:repeat(auto-fit,minmax(10.5rem,1fr));gap:.7rem;margin:1.2rem 0 .6rem}
+.rel{border-radius:8px;padding:.7rem .9rem;border:2px solid transparent}
 .rel .r{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;opacity:.8}
 .rel .v{font-size:1.25rem;font-weight:700;margin-top:.15rem} .rel .m{font-size:.8rem;margin-top:.2rem}
 .rel.gated{border-color:currentColor}
@@ -50,7 +50,7 @@ text-align:center;font-weight:700} td.na{color:#8a92a3;text-align:center} td.ne{
 .fix{background:#eef6ff;border-radius:6px;padding:.45rem .7rem;margin:.4rem 0}
 .loc td{font-size:.82rem} td code{white-space:nowrap}
 .scroll{overflow-x:auto;max-width:100%;margin:.6rem 0} .scroll>table{margin:0}
-h1,h2,h3,.summary,.sub,.fix,.rel{overflow-wrap:anywhere} pre{overflow-wrap:anywhere}
+h1,h2,h3,.summary,.sub,.fix{overflow-wrap:anywhere} pre{overflow-wrap:anywhere}
 table.kv td code{white-space:normal;word-break:break-all}
 svg.plot{display:block}
 @media (max-width:640px){
@@ -64,6 +64,9 @@ table.stack td{border:0;border-top:1px solid #eef0f4}
 table.stack td::before{display:block;font-size:.7rem;color:#5d6678;text-transform:uppercase;letter-spacing:.04em}
 table.stack td code{white-space:normal;word-break:break-all}
 svg.plot{max-width:100%;height:auto}
+table.verdicts.stack tr:not(:first-child){display:grid;grid-template-columns:repeat(6,1fr)}
+table.verdicts.stack td{grid-column:span 2} table.verdicts.stack td:nth-child(4){grid-column:span 6}
+table.verdicts.stack td:nth-child(5),table.verdicts.stack td:nth-child(6){grid-column:span 3}
 table.verdicts td:nth-child(1)::before{content:"platform release"}
 table.verdicts td:nth-child(2)::before{content:"gated"}
 table.verdicts td:nth-child(3)::before{content:"platform accepts"}
