@@ -115,6 +115,34 @@ def _negative_check(rule: str) -> Any:
     what = "; ".join(w for r, w, _ in NEGATIVE_INPUTS.values() if r == rule)
     return Check(rule=rule, title=f"copes with odd input or fails cleanly ({what})", area=Area.LIFECYCLE,
                  levels=((ReleaseRange.parse("all"), Level.SHOULD),), func=lambda view: ())
+def _fuzz_workspace(root: Path, case_file: Path) -> int:
+    """``workspace DIR --fuzz-case case.json``: the fuzz input's workspace, its docker command and /in digest."""
+    import shlex
+
+    from .fuzz import render
+    from .onramp import docker_command
+
+    try:
+        recipe = json.loads(case_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"{case_file}: not a fuzz case file: {exc}", file=sys.stderr)
+        return 2
+    model = recipe.get("model")
+    model_dir = None if model is None else (Path(model) if Path(model).is_absolute() else case_file.parent / model)
+    try:
+        ws = render.build_workspace(root, recipe, model_dir)
+    except (KeyError, TypeError, ValueError) as exc:
+        print(f"{case_file}: cannot rebuild the workspace: {exc}", file=sys.stderr)
+        return 2
+    from .fuzz.case import FuzzCase
+
+    docker = " ".join(shlex.quote(a) for a in docker_command(ws, str(recipe.get("image", "IMAGE"))))
+    text = (f"The {recipe.get('kind')} input of a fuzz failure, rebuilt from {case_file}:\n  "
+            f"{FuzzCase.from_json(recipe['case']).describe()}\n\nRun the image on it:\n  {docker}\n\n/in digest "
+            f"{render.in_digest(ws.in_dir)}\n")
+    (root / "README.txt").write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="infer/mining: the /out of your own training run to pack as the model (default: a stub)")
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--gpus", default="", help="gpu_id for config.yaml, e.g. 0 (default: '' = CPU mode)")
+    w.add_argument("--fuzz-case", type=Path, default=None, metavar="CASE_JSON",
+                   help="rebuild, byte for byte, the /in of a fuzz input from the case.json a --ymir-fuzz failure kept "
+                        "(under <report-dir>/fuzz/<image>/<search>/); every other option is then taken from it")
     args = p.parse_args(argv)
     if args.cmd == "rules":
         return _rules(args)
@@ -161,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(written)} files under {args.dir}; next:\n  docker build -t my/executor:dev {args.dir}\n"
               f"  pytest --image=my/executor:dev")
         return 0
+    if args.cmd == "workspace" and args.fuzz_case is not None:
+        return _fuzz_workspace(args.dir, args.fuzz_case)
     if args.cmd == "workspace":
         from .onramp import build_workspace, load_templates, workspace_readme
 

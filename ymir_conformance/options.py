@@ -71,6 +71,9 @@ class Settings:
     dataset_size: DatasetSize | None = None  # --ymir-dataset-size: overrides of the profile's dataset sizes
     jobs: int = 1  # --ymir-jobs: container runs at once (resolved: CPU cores in CPU mode, 1 in GPU mode)
     status_interval_s: float | None = 30.0  # --ymir-status-interval: live status lines on a non-TTY; None: off
+    fuzz: int = 0  # --ymir-fuzz: candidate inputs hypothesis tries per image (0: no candidate search)
+    fuzz_training: int = 0  # --ymir-fuzz-training: training inputs per image (0: no training search)
+    fuzz_budget_s: float = 1200.0  # --ymir-fuzz-budget: after it no fuzz container starts
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -224,6 +227,22 @@ def parse_diagnose(value: Any, where: str) -> str:
     return mode
 
 
+def parse_count(value: Any, where: str, what: str) -> int:
+    """--ymir-fuzz / --ymir-fuzz-training: a number of inputs, 0 or more (default 0: no search)."""
+    if value is None or str(value).strip() == "":
+        return 0
+    try:
+        n = int(str(value).strip())
+    except ValueError:
+        raise SettingsError(f"{where}: {value!r} is not a whole number of {what} (0 turns the search off)") from None
+    if n < 0 or n > 100_000:
+        raise SettingsError(f"{where}: {value!r} must be between 0 and 100000 {what}")
+    return n
+
+
+DEFAULT_FUZZ_BUDGET_S = 1200.0
+
+
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -254,8 +273,8 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
     ("--ymir-allow-network", "ymir_allow_network", {"action": "store_true", "default": None},
      "run task containers on the default bridge network instead of --network none."),
     ("--ymir-budget-total", "ymir_budget_total", {"metavar": "SECONDS"},
-     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-01, "
-     "a MUST (a hang). The container is killed at 1.5x the budget; pytest-timeout guards the whole test."),
+     "wall-time budget per task run (default by profile: quick 300, standard 900, certify 3600). Over it: BUD-04, "
+     "a SHOULD. The container is stopped at 1.5x the budget: BUD-01, a MUST (a hang). Set it to your run's real length."),
     ("--ymir-budget-first-progress", "ymir_budget_first_progress", {"metavar": "SECONDS"},
      "budget for the first monitor.txt update after start (default by profile: 60 / 120 / 180). Over it: BUD-02, "
      "a SHOULD (the platform has no deadline; --ymir-strict fails it)."),
@@ -323,6 +342,19 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "network failure is named from the log alone (LC-10), never retried. off: no retry. all: rerun as root, on "
      "an internal network with no route anywhere, and with gpu_id '0', whatever the log says; a networked rerun "
      "is never the judged run. Every rerun has exactly the first run's containment."),
+    ("--ymir-fuzz", "ymir_fuzz", {"metavar": "N"},
+     "search the input space: hypothesis generates up to N candidate sets per image (image modes L, LA, RGB, RGBA, "
+     "P, I;16, CMYK JPEG; EXIF orientation; progressive JPEG; 1x1 px to 8000 px panoramas; boxes at and across "
+     "borders) and runs the image's mining+infer (or infer, or mining) on each with one trained model, every run "
+     "fully judged and contained. A crash or a MUST finding fails test_fuzz_candidates, shrunk to a minimal "
+     "reproducer. Default 0: no search."),
+    ("--ymir-fuzz-training", "ymir_fuzz_training", {"metavar": "M"},
+     "the same search over small training sets (also class names: many, non-ASCII, very long; classes with no "
+     "examples; empty validation splits): up to M training runs per image (test_fuzz_training). A training set "
+     "the image refuses cleanly (state 4 with a 3000xx code) is not a failure. Default 0."),
+    ("--ymir-fuzz-budget", "ymir_fuzz_budget", {"metavar": "SECONDS"},
+     "wall-clock budget of all fuzz searches together, from the first: after it no fuzz container starts, the "
+     "searches and their shrinking end and the report says how many inputs were tried. Default 1200."),
     ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
      "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=12): N means train=N and "
      "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
@@ -408,6 +440,9 @@ def resolve(config: pytest.Config) -> Settings:
         dataset_size=parse_dataset_size(*_get(config, "ymir_dataset_size")),
         diagnose=parse_diagnose(*_get(config, "ymir_diagnose")),
         status_interval_s=parse_status_interval(*_get(config, "ymir_status_interval")),
+        fuzz=parse_count(*_get(config, "ymir_fuzz"), "candidate inputs"),
+        fuzz_training=parse_count(*_get(config, "ymir_fuzz_training"), "training inputs"),
+        fuzz_budget_s=parse_seconds(*_get(config, "ymir_fuzz_budget")) or DEFAULT_FUZZ_BUDGET_S,
         jobs=parse_jobs(*_get(config, "ymir_jobs"), gpu_ids=gpu_ids,
                         workers=(worker_index(getattr(config, "workerinput", None)) or (0, 1))[1]),
     )

@@ -101,11 +101,15 @@ class YmirSession:
         self._creates_watch: bool | None = None  # controller: None before the first worker, False if unavailable
         self._conductor: Conductor | None = None
         self.specs: list[RunSpec] | None = None
+        self._fuzz: Any = None  # fuzz.search.FuzzDriver, made on first use (--ymir-fuzz)
+        self._fuzz_targets: list[Any] | None = None
         from .runner import claim_session
 
         self.owner = claim_session(self.session_id, keep=settings.keep)
         self.reaped = ""  # the line saying what reap_stale removed at start, if anything
         self._prev_sigterm: Any = None
+        self._fuzz_started = False
+        self._fuzz_wanted: list[Any] = []  # the searches of the collected fuzz tests
         self._sigterm_installed = False
         self._terminating = False  # a SIGTERM arrived
         self._finishing = False  # sessionfinish began: a SIGTERM no longer interrupts the cleanup
@@ -227,6 +231,12 @@ class YmirSession:
         return self.specs
 
     # -- hooks ----------------------------------------------------------------------------------------------
+    def pytest_ignore_collect(self, collection_path: Path, config: pytest.Config) -> bool | None:
+        """The fuzz tests are collected only when a search is asked for (--ymir-fuzz, --ymir-fuzz-training)."""
+        if collection_path == SUITE_DIR / "test_fuzz.py" and not (self.settings.fuzz or self.settings.fuzz_training):
+            return True
+        return None
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         s = self.settings
         lines = [f"ymir-conformance: profile {s.profile}, seed {s.seed}, platform "
@@ -242,6 +252,10 @@ class YmirSession:
             lines.append("ymir-conformance: engines " + ", ".join(
                 f"{e.url} ({e.transfer or s.transfer}{': ' + e.why_archive if e.transfer == 'archive' else ''})"
                 for e in self._conductor.pool.engines))
+        if s.fuzz or s.fuzz_training:
+            from .fuzz.search import describe_settings
+
+            lines.append(describe_settings(s))
         try:
             self.all_specs()
         except pytest.UsageError as exc:
@@ -259,6 +273,11 @@ class YmirSession:
         if "ymir_image" in metafunc.fixturenames:
             images = list(self.settings.images)  # ids: the full image name (two namespaces may share a repo name)
             metafunc.parametrize("ymir_image", images, ids=images if multi_image else ["image"])
+        if "ymir_fuzz" in metafunc.fixturenames:
+            search = "training" if name == "test_fuzz_training" else "candidates"
+            found = [t for t in self.fuzz_targets() if t.search == search]
+            # no search asked for: one None parameter, deselected at collection (the test is not collected)
+            metafunc.parametrize("ymir_fuzz", found or [None], ids=[t.test_id for t in found] or ["none"])
         if "ymir_spec" in metafunc.fixturenames:
             specs = self.all_specs()
             if name in TEST_KINDS:
@@ -370,7 +389,20 @@ class YmirSession:
         workerinput = getattr(self.config, "workerinput", None)
         if workerinput is not None and workerinput.get("ymir_loadgroup"):
             self.config.option.loadgroup = True  # the controller schedules by group (see pytest_configure_node)
+        fuzz_guard = int(self.settings.fuzz_budget_s + 2 * guard)
+        unused = [i for i in items if "ymir_fuzz" in getattr(getattr(i, "callspec", None), "params", {})
+                  and i.callspec.params["ymir_fuzz"] is None]  # type: ignore[attr-defined]
+        if unused:  # fuzz tests of a search nobody asked for (--ymir-fuzz, --ymir-fuzz-training): not collected
+            items[:] = [i for i in items if i not in unused]
+            self.config.hook.pytest_deselected(items=unused)
         for item in items:
+            target = getattr(getattr(item, "callspec", None), "params", {}).get("ymir_fuzz")
+            if target is not None:
+                if item.get_closest_marker("timeout") is None:
+                    item.add_marker(pytest.mark.timeout(fuzz_guard))
+                if xdist:
+                    item.add_marker(pytest.mark.xdist_group(xdist_group_name(target.spec)))
+                continue
             spec = getattr(item, "callspec", None) and item.callspec.params.get("ymir_spec")  # type: ignore[attr-defined]
             if not isinstance(spec, RunSpec):
                 continue
@@ -383,6 +415,9 @@ class YmirSession:
         """The runs the collected (and not deselected) tests judge: the conductor's plan. Nothing starts here
         (``--collect-only`` runs no container): the first test's run schedules them, all of them, or on an xdist
         worker (handed test groups one at a time) the training group of that run."""
+        self._fuzz_wanted = [t for item in session.items
+                             if (t := getattr(getattr(item, "callspec", None), "params", {}).get("ymir_fuzz"))
+                             is not None]
         if self.specs is None:
             return
         wanted = {spec for item in session.items
@@ -560,6 +595,8 @@ class YmirSession:
                 write_reports(self.final, self.settings.report_dir)
 
     def _sync_ledger(self) -> None:
+        if self._fuzz is not None:
+            self.ledger.fuzz = self._fuzz.results()
         if self._conductor is not None:
             self.ledger.container_runs = self._conductor.container_runs
             for rec in self._conductor.records.values():
@@ -567,7 +604,60 @@ class YmirSession:
 
     # -- used by the suite ----------------------------------------------------------------------------------
     def run(self, spec: RunSpec) -> RunRecord:
+        self.start_fuzz()
         return self.conductor.get(spec)
+
+    # -- fuzzing (--ymir-fuzz, --ymir-fuzz-training; fuzz/search.py) -------------------------------------------
+    def fuzz_targets(self) -> list[Any]:
+        """The searches asked for (fuzz/search.py ``targets``), planned once."""
+        if self._fuzz_targets is None:
+            from .fuzz.search import targets
+
+            self._fuzz_targets = []
+            if self.settings.fuzz or self.settings.fuzz_training:
+                self.all_specs()
+                self._fuzz_targets = targets([self.ledger.images[i] for i in self.settings.images], self.settings)
+        return self._fuzz_targets
+
+    @property
+    def fuzz(self) -> Any:
+        if self._fuzz is None:
+            from .fuzz.search import FuzzDriver
+
+            self._fuzz = FuzzDriver(self.conductor, self.settings)
+        return self._fuzz
+
+    def start_fuzz(self) -> None:
+        """Start every collected search with the session's first run (they run beside the other tests); an xdist
+        worker starts a search only when its test comes (tests are handed to it one group at a time)."""
+        if self._fuzz_started or getattr(self.config, "workerinput", None) is not None:
+            return
+        self._fuzz_started = True
+        if self._fuzz_wanted:
+            self.fuzz.start(self._fuzz_wanted)
+
+    def judge_fuzz(self, target: Any, node: pytest.Item) -> None:
+        """The outcome of one search: a failure names the minimal failing input, its rules and the reproducer."""
+        self.start_fuzz()
+        search = self.fuzz.wait(target)
+        result = search.result()
+        lines = [f"fuzz {target.search} of {target.image}: {result['tried']} input(s) tried of {target.examples} "
+                 f"asked ({result['passed_trivially']} passed without a run after the budget), coverage "
+                 f"{result['coverage']}"]
+        node.stash[SYSTEM_OUT_KEY] = lines
+        if search.error:
+            pytest.fail(f"ymir-conformance could not fuzz {target.image}: {search.error}. This is a defect of "
+                        "ymir-conformance, not a verdict on the image: please report it.", pytrace=False)
+        if search.skipped:
+            self.skip(search.skipped)
+        if result["failure"] is None:
+            return
+        best = search.best
+        self.ledger.add(target.image, f"fuzz-{target.search}", "fuzz", best.per_release)
+        text = search.message()
+        node.stash[SYSTEM_OUT_KEY] = lines + text.splitlines()
+        node.stash[HEADLINE_KEY] = f"[fuzz {', '.join(result['failure']['rules'])} MUST] " + text.split("\n", 1)[0]
+        pytest.fail(text, pytrace=False)
 
     def skip_or_fail(self, record: RunRecord) -> NoReturn:
         """A record without an outcome: a skip with its reason, or a failure when ymir-conformance itself broke."""

@@ -57,6 +57,7 @@ class Ledger:
     records: dict[str, RunRecord] = field(default_factory=dict)  # run id -> record
     releases: tuple[Release, ...] = ()
     container_runs: int = 0
+    fuzz: list[dict[str, Any]] = field(default_factory=list)  # each --ymir-fuzz search's outcome (fuzz/search.py)
 
     def add(self, image: str, subject: str, area: str, per_release: dict[Release, list[Finding]]) -> None:
         for release, findings in per_release.items():
@@ -112,6 +113,7 @@ class Ledger:
             "images": images,
             "runs": [outcome_json(r) for r in self.records.values()],
             "container_runs": self.container_runs,
+            "fuzz": list(self.fuzz),
             "judgements": [{"image": j.image, "subject": j.subject, "area": j.area, "release": str(j.release),
                             "findings": findings_json(j)}
                            for j in self.judgements],
@@ -243,12 +245,13 @@ def merge_reports(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
     merged: dict[str, Any] = {**parts[0], "images": [], "runs": [], "judgements": [], "container_runs": 0,
-                              "repeated_runs": {}}
+                              "repeated_runs": {}, "fuzz": []}
     images: dict[str, dict[str, Any]] = {}
     seen_runs: dict[tuple[str, str], int] = {}
     for part in parts:
         merged["container_runs"] += part.get("container_runs", 0)
         merged["judgements"] += part.get("judgements", [])
+        merged["fuzz"] += part.get("fuzz", [])
         for run in part.get("runs", []):
             key = (run.get("image", ""), run["id"])
             if "skipped" in run and "attempts" not in run:

@@ -403,14 +403,20 @@ def _fresh(root: Path) -> None:
 def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectType, export_format: str,
                    data: DatasetSpec, release: Release = LATEST, gpu_ids: tuple[str, ...] = (),
                    pretrained: tuple[ModelPackage, str] | None = None, label: str = "training",
-                   overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = ()) -> Workspace:
+                   overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = (),
+                   scenes: tuple[list[datasets.Scene], list[datasets.Scene]] | None = None) -> Workspace:
+    """A training workspace; ``scenes`` (train, val) replaces the synthetic data (the fuzzer's inputs)."""
     _fresh(root)
     shape = TaskShape.of(Task.TRAINING)
     task_id = task_id_for(label, data.seed)
     labels = list(data.labels)
-    test_size = data.test if release >= Release(2, 0) else 0  # 1.1 exports no test split
-    scenes = list(datasets.generate_scenes(data.seed, data.train + data.val + test_size, object_type, labels))
-    train, val, test = scenes[: data.train], scenes[data.train:data.train + data.val], scenes[data.train + data.val:]
+    test: list[datasets.Scene] = []
+    if scenes is not None:  # the fuzzer's inputs: no test split
+        train, val = list(scenes[0]), list(scenes[1])
+    else:
+        test_size = data.test if release >= Release(2, 0) else 0  # 1.1 exports no test split
+        drawn = list(datasets.generate_scenes(data.seed, data.train + data.val + test_size, object_type, labels))
+        train, val, test = drawn[: data.train], drawn[data.train:data.train + data.val], drawn[data.train + data.val:]
     if data.edge_cases:
         train = train + list(datasets.edge_case_scenes(data.seed, object_type, labels))
     if data.empty_val:
@@ -446,12 +452,17 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
 def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, dict[str, Any]],
                        object_type: ObjectType, model: ModelPackage, stage: str, data: DatasetSpec,
                        release: Release = LATEST, gpu_ids: tuple[str, ...] = (), label: str = "infer",
-                       overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = ()) -> Workspace:
-    """Mining, infer, or both in one run (config from the mining template when mining, else the infer one)."""
+                       overrides: dict[str, Any] | None = None, hyper: tuple[HyperParam, ...] = (),
+                       candidate_scenes: list[datasets.Scene] | None = None) -> Workspace:
+    """Mining, infer, or both in one run (config from the mining template when mining, else the infer one);
+    ``candidate_scenes`` replaces the synthetic candidates (the fuzzer's inputs)."""
     _fresh(root)
     task_id = task_id_for(label, data.seed)
-    scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
-                                           list(data.labels)))
+    if candidate_scenes is not None:
+        scenes = list(candidate_scenes)
+    else:
+        scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
+                                               list(data.labels)))
     if data.edge_cases:  # candidates the platform can produce but images often mishandle (IN-06)
         edge = datasets.edge_case_scenes(data.seed, object_type, list(data.labels))
         scenes += [sc for sc in edge if sc.ext in ("unknown", "bmp") or min(sc.width, sc.height) <= 8]

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,38 +17,24 @@ from typing import Any
 
 import docker
 
+from tests.engine_events import EngineCreates
 from tests.integration.test_plugin_e2e import assert_valid_report
+from tests.tags import new_tag
 
 DOWNSTREAM = ("retraining", "infer", "infer-nonbest", "single-image-infer", "mining", "mining+infer")
 
 
 @contextmanager
 def creates(tag: str) -> Iterator[list[str]]:
-    """The run ids (label org.ymir-conformance.run) of the task containers the engine creates with ``tag``."""
+    """The run ids of the task containers the engine creates with ``tag`` (filled when the block ends)."""
     cl = docker.from_env()
     seen: list[str] = []
-    stream = cl.events(decode=True, filters={"type": "container", "event": "create",
-                                            "label": f"org.ymir-conformance.tag={tag}"})
-
-    def read() -> None:
-        try:
-            for ev in stream:
-                run = ev.get("Actor", {}).get("Attributes", {}).get("org.ymir-conformance.run", "inspect")
-                if run != "inspect":
-                    seen.append(run)
-        except Exception:  # closed below
-            pass
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    witness = EngineCreates(cl, tag)
     try:
         yield seen
     finally:
-        import time
-
-        time.sleep(1.0)  # the last create event is already in the stream: let the reader take it
-        stream.close()
-        reader.join(timeout=5)
+        witness.stop()
+        seen.extend(witness.runs())
         cl.close()
 
 
@@ -72,7 +56,7 @@ def test_an_ark_only_image_passes_standard_with_shoulds_and_judged_downstream_ru
     offers: det-ark first, the others fail once each (no diagnosis retries) and are SHOULD findings worded for
     the user who switches the format in the form; every downstream run uses the det-ark model and is judged."""
     image = fixture_image("realistic-det")
-    tag = f"formats-{uuid.uuid4().hex[:8]}"
+    tag = new_tag("formats-")
     reports = tmp_path / "reports"
     with creates(tag) as made:
         proc = session(tmp_path, image, "--ymir-profile=standard", f"--ymir-report-dir={reports}", tag=tag)
@@ -80,7 +64,8 @@ def test_an_ark_only_image_passes_standard_with_shoulds_and_judged_downstream_ru
     data = assert_valid_report(reports / "report.json")
     [note] = data["images"][0]["notes"]
     assert "declares export_format 'ark:raw' (det-ark); the standard profile also trains on det-voc, coco" in note
-    assert data["verdicts"] == [{"release": "2.5", "verdict": "conformant with warnings", "gated": True}]
+    assert [(v["release"], v["verdict"], v["gated"], v["platform_accepts"]) for v in data["verdicts"]] == [
+        ("2.5", "conformant with warnings", True, True)]
     assert {(f["rule"], f["level"], f["run"]) for f in data["findings"]} == {
         ("V1", "SHOULD", "det-voc"), ("V1", "SHOULD", "coco")}
     for f in data["findings"]:
@@ -110,7 +95,7 @@ def test_downstream_runs_use_another_format_when_the_declared_one_fails(tmp_path
     the declared format), det-voc trains (SHOULD-level run, passes), and the downstream runs use the det-voc model
     and say so in the report, the terminal and their tests."""
     image = fixture_image("broken-realistic-ark-crash")
-    tag = f"formats-{uuid.uuid4().hex[:8]}"
+    tag = new_tag("formats-")
     reports = tmp_path / "reports"
     proc = session(tmp_path, image, "--ymir-profile=standard", "--ymir-tasks=training,infer,mining",
                    f"--ymir-report-dir={reports}",
@@ -135,12 +120,12 @@ def test_an_infer_only_edit_reuses_the_cached_model(tmp_path: Path, fixture_imag
     creates no training container. A training edit is another model: that session trains (the control)."""
     image = fixture_image("reference-det")
     work = tmp_path / "work"
-    tag = f"formats-{uuid.uuid4().hex[:8]}"
+    tag = new_tag("formats-")
     with creates(tag) as first:
         proc = session(tmp_path / "a", image, "--ymir-tasks=training", tag=tag, work=work)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert first == ["det-voc"]
-    tag = f"formats-{uuid.uuid4().hex[:8]}"
+    tag = new_tag("formats-")
     with creates(tag) as second:
         proc = session(tmp_path / "b", image, "--ymir-tasks=infer", "--ymir-set", "infer.conf_threshold=0.5",
                        "--ymir-report-dir=reports", tag=tag, work=work)
@@ -148,7 +133,7 @@ def test_an_infer_only_edit_reuses_the_cached_model(tmp_path: Path, fixture_imag
     assert second == ["infer-det-voc"], second  # no training container
     data = assert_valid_report(tmp_path / "b" / "reports" / "report.json")
     assert "reused the model cached at" in runs_by_id(data)["det-voc"]["skipped"]
-    tag = f"formats-{uuid.uuid4().hex[:8]}"
+    tag = new_tag("formats-")
     with creates(tag) as third:
         proc = session(tmp_path / "c", image, "--ymir-tasks=infer", "--ymir-set", "training.epochs=1", tag=tag,
                        work=work)

@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,39 +57,6 @@ def _env(tag: str) -> dict[str, str]:
 def _argv(images: list[str], work: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "pytest", *(f"--image={i}" for i in images), "-p", "no:cacheprovider",
             f"--ymir-workdir={work}", *args]
-
-
-class EngineCreates:
-    """The container creates the engine reports for one tag, from a live subscription opened before the
-    subprocess starts. Live, not a later `events(since=..., until=...)` query: the engine answers those from the
-    last 256 events it keeps in memory, and on a busy engine (parallel sessions, inspections) earlier creates of
-    a one-minute run are already gone (seen here: 7 of 9 creates came back)."""
-
-    def __init__(self, cl: docker.DockerClient, tag: str) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._stream = cl.events(decode=True, filters={"type": "container", "event": "create",
-                                                       "label": f"{LABEL_TAG}={tag}"})
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        try:
-            for ev in self._stream:
-                self.events.append(ev)
-        except Exception:  # closed
-            pass
-
-    def stop(self) -> None:
-        time.sleep(1)  # the engine sends an event as it happens; the last ones may still be on the way
-        self._stream.close()
-        self._reader.join(10)
-
-    def tasks(self) -> collections.Counter[str]:
-        runs = (ev["Actor"]["Attributes"].get(LABEL_RUN) for ev in self.events)
-        return collections.Counter(r for r in runs if r is not None and r != "inspect")
-
-    def inspections(self) -> int:
-        return sum(1 for ev in self.events if ev["Actor"]["Attributes"].get(LABEL_RUN, "inspect") == "inspect")
 
 
 def run_plain(cl: docker.DockerClient, tmp_path: Path, images: list[str], *args: str) -> Session:

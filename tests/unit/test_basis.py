@@ -27,7 +27,7 @@ def test_no_stale_lines() -> None:
 def test_the_issue_examples() -> None:
     for rule in ("IN-03", "IN-11", "IN-12", "IN-13", "MIN-07"):
         assert basis_of(rule) is Basis.INTEGRITY, rule
-    for rule in ("LC-11", "LC-12", "LC-13", "LC-15", "BUD-01", "BUD-02", "BUD-03"):
+    for rule in ("LC-11", "LC-12", "LC-13", "LC-15", "BUD-01", "BUD-02", "BUD-03", "BUD-04"):
         assert basis_of(rule) is Basis.OPERATIONS, rule
     for rule in ("TR-01", "TR-02", "INF-04", "MIN-01", "MIN-02", "MIN-03", "V1", "MON-01"):
         assert basis_of(rule) is Basis.PLATFORM, rule

@@ -66,8 +66,10 @@ CATALOGUE: dict[str, tuple[Basis, str]] = {
     "LC-15": (O, "the platform sets no disk quota on /out: a disk filler takes the host's disk from every task"),
     "LC-16": (O, "the platform sets no CPU limit: a run that needs every core starves the other tasks on the host"),
     "MON-08": (P, "only the last 5 log lines become the task's error message: a reason printed earlier is lost"),
-    "BUD-01": (O, "no deadline on the platform: a task that runs on holds a shared GPU; the budget is the "
-                  "host's"),
+    "BUD-01": (O, "no deadline on the platform: a task that never ends holds a shared GPU forever; the suite stops "
+                  "it at 1.5x the budget"),
+    "BUD-04": (O, "no deadline on the platform: a run slower than its budget holds a shared GPU longer (a SHOULD: "
+                  "how long a run takes depends on the host's load)"),
     "BUD-02": (O, "without an early progress update nobody can tell a slow start from a hang on a shared host"),
     "BUD-03": (O, "without regular progress updates a stalled task cannot be told from a working one"),
     # -- negative inputs (plugin.judge_negative) ------------------------------------------------------------
@@ -158,7 +160,8 @@ HEADLINES: dict[str, str] = {
     "LC-14": "replaced the executor log by a link or FIFO",
     "LC-15": "filled the disk budget",
     "LC-16": "was throttled at its CPU limit",
-    "BUD-01": "over the total time budget",
+    "BUD-01": "never ended (stopped at 1.5x the time budget)",
+    "BUD-04": "over the total time budget",
     "BUD-02": "first progress too late",
     "BUD-03": "progress updates too far apart",
     "TR-11": "best_stage_name is not the best stage",

@@ -56,6 +56,9 @@ def report_data(ledger: Ledger, settings: Settings) -> dict[str, Any]:
         info = ledger.images.get(img["image"])
         if info is not None:
             img["notes"] = format_notes(info, ledger.releases, settings)
+    if settings.fuzz or settings.fuzz_training:  # --ymir-fuzz: the searches are under data["fuzz"]
+        data["settings"]["fuzz"] = {"candidates": settings.fuzz, "training": settings.fuzz_training,
+                                    "budget_s": settings.fuzz_budget_s}
     for run in data.get("runs", []):
         if "skipped" in run:
             continue

@@ -503,6 +503,37 @@ def reproduce_command(data: dict[str, Any]) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
+def _inputs_tried(data: dict[str, Any], image: str) -> str:
+    """The input-space searches (--ymir-fuzz) of one image: count, coverage, and the minimal reproducer."""
+    rows = []
+    for r in data.get("fuzz", []):
+        if r.get("image") != image:
+            continue
+        cov = r.get("coverage") or {}
+        covered = "; ".join(x for x in (
+            "modes " + ", ".join(f"{k} {v}" for k, v in cov.get("modes", {}).items()) if cov.get("modes") else "",
+            "formats " + ", ".join(cov.get("formats", {})) if cov.get("formats") else "",
+            (f"sizes {cov['smallest'][0]}×{cov['smallest'][1]} to {cov['largest'][0]}×{cov['largest'][1]} px"
+             if cov.get("smallest") else ""),
+            "EXIF orientations " + ", ".join(map(str, cov["orientations"])) if cov.get("orientations") else "",
+            "boxes " + ", ".join(cov.get("box_kinds", {})) if cov.get("box_kinds") else "") if x)
+        f = r.get("failure")
+        if r.get("skipped"):
+            outcome = f"not run: {_e(r['skipped'])}"
+        elif f:
+            outcome = (f"{_pill('not conformant')} {_e(', '.join(f['rules']))}: <b>{_e(f['input'])}</b>: "
+                       f"{_e(f['headline'])}<br>found at input {_e(f['found_at'])}, shrunk in {_e(f['shrink_runs'])} "
+                       "run(s)" + (f"<br>rebuild: <code>{_e(f['rebuild'])}</code><br>run: <code>{_e(f['docker'])}</code>"
+                                   if f.get("rebuild") else ""))
+        else:
+            outcome = "no failure"
+        rows.append(f"<tr><td>{_e(r['search'])} ({_e(r['run_kind'])})</td><td>{_e(r['tried'])} of {_e(r['examples'])}"
+                    f"{' (budget spent)' if r.get('budget_spent') else ''}</td><td>{_e(covered)}</td>"
+                    f"<td>{outcome}</td></tr>")
+    return ("<table><tr><th>search</th><th>inputs tried</th><th>covered</th><th>outcome</th></tr>" + "".join(rows)
+            + "</table>")
+
+
 def render_certificate(data: dict[str, Any]) -> str:
     tool = data.get("tool", {})
     settings = data.get("settings", {})
@@ -530,6 +561,8 @@ def render_certificate(data: dict[str, Any]) -> str:
         out.append(_verdict_table(data, img))
         out.append(f"<h3>Task runs</h3>{_runs(data, name)}")
         out.append(f"<h3>Findings</h3>{_findings(data, name, runs)}")
+        if any(r.get("image") == name for r in data.get("fuzz", [])):
+            out.append(f"<h3>Inputs tried</h3>{_inputs_tried(data, name)}")
         out.append(f"<h3>Rules checked</h3>{_rules_checked(data, name)}")
     budget = settings.get("budget") or {}
     out.append("<h2>How to reproduce</h2><p>With the same image id in the local engine (nothing is pulled), this "

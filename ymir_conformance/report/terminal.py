@@ -65,8 +65,30 @@ def render_summary(data: dict[str, Any], quiet: bool = False) -> list[str]:
             if inputs:
                 lines.append(f"    {'':<32} inputs opened: {inputs}")
     lines.append(f"container runs: {data.get('container_runs', 0)}")
+    lines += fuzz_lines(data)
     lines += finding_lines(data)
     return [printable(line, limit=0) for line in lines]
+
+
+def fuzz_lines(data: dict[str, Any]) -> list[str]:
+    """One line per input-space search (--ymir-fuzz): inputs tried, and the minimal failing input."""
+    out = []
+    for r in data.get("fuzz", []):
+        cov = r.get("coverage") or {}
+        head = (f"fuzz {r['search']} of {r['image']}: {r['tried']} input(s) tried ({r['examples']} asked, "
+                "shrinking included)"
+                + (" (budget spent)" if r.get("budget_spent") else "")
+                + (f", modes {', '.join(cov.get('modes', {}))}" if cov.get("modes") else ""))
+        f = r.get("failure")
+        if r.get("skipped"):
+            out.append(f"{head}: not run: {r['skipped']}")
+        elif f:
+            out.append(f"{head}: FAIL {', '.join(f['rules'])}: {f['input']}: {f['headline']}")
+            if f.get("rebuild"):
+                out.append(f"  rebuild: {f['rebuild']}")
+        else:
+            out.append(f"{head}: no failure")
+    return out
 
 
 def finding_lines(data: dict[str, Any]) -> list[str]:

@@ -85,12 +85,12 @@ def test_v1_never_exited_is_reported_and_outputs_are_still_judged(make: KitFacto
     assert "V1" in kit.failed(**hung) and len(kit.failed(**hung)) > 1
 
 
-def test_never_exited_but_over_budget_before_done_still_fails_bud01(make: KitFactory) -> None:
+def test_never_exited_but_over_budget_before_done_is_bud04(make: KitFactory) -> None:
     kit = make("training")
     slow = dict(never_exited=True, exit_code=137, done_s=25.0, duration_s=55.0, exit_grace_s=30.0,
                 budget_total_s=20.0)
-    assert kit.failed(**slow) == {"V1", "BUD-01"}
-    (b,) = kit.violations("BUD-01", **slow)
+    assert kit.failed(**slow) == {"V1", "BUD-04"}
+    (b,) = kit.violations("BUD-04", **slow)
     assert "25.0" in b.message and "done" in b.message
 
 

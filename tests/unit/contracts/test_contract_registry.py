@@ -13,7 +13,7 @@ from ymir_conformance.platform import RELEASES, Release
 load_all()
 RULE_RE = re.compile(r"^(V1|LC|MON|TR|IN|INF|MIN|BUD)-?\d*$")
 EXPECTED = {
-    "V1", "LC-03", "LC-07", "LC-09", "LC-10", "BUD-01", "BUD-02", "BUD-03",
+    "V1", "LC-03", "LC-07", "LC-09", "LC-10", "BUD-01", "BUD-02", "BUD-03", "BUD-04",
     *(f"MON-0{i}" for i in range(1, 9)),
     *(f"TR-{i:02d}" for i in range(1, 15) if i != 13),
     *(f"INF-0{i}" for i in range(1, 9)), *(f"INF-1{i}" for i in range(0, 5)),

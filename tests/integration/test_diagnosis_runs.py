@@ -7,8 +7,6 @@ session removes at its end, and the failed run stays the judged one.
 from __future__ import annotations
 
 import collections
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,47 +14,24 @@ from typing import Any
 import docker
 import pytest
 
+from tests.engine_events import EngineCreates
+from tests.tags import new_tag
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.options import Settings
-from ymir_conformance.runner import LABEL_RUN, LABEL_TAG
+from ymir_conformance.runner import LABEL_TAG
 from ymir_conformance.session import Conductor, RunRecord, plan
-
-
-class Creates:
-    """`create` events of one tag, from a live subscription opened before the first container starts."""
-
-    def __init__(self, cl: docker.DockerClient, tag: str) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._stream = cl.events(decode=True, filters={"type": "container", "event": "create",
-                                                       "label": f"{LABEL_TAG}={tag}"})
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        try:
-            for ev in self._stream:
-                self.events.append(ev)
-        except Exception:  # closed
-            pass
-
-    def stop(self) -> collections.Counter[str]:
-        time.sleep(1)  # the last events may still be on the way
-        self._stream.close()
-        self._reader.join(10)
-        runs = (ev["Actor"]["Attributes"].get(LABEL_RUN) for ev in self.events)
-        return collections.Counter(r for r in runs if r is not None and r != "inspect")
 
 
 def certify_training(cl: docker.DockerClient, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                      diagnose: str = "auto") -> tuple[RunRecord, collections.Counter[str], Conductor]:
     """The quick profile's training of ``image``, with the containers the engine created for it counted."""
-    tag = f"diag-{uuid.uuid4().hex[:10]}"
+    tag = new_tag("diag-")
     monkeypatch.setenv("YMIR_CONFORMANCE_TAG", tag)
     settings = Settings(images=(image,), profile="quick", tasks=("training",), workdir=tmp_path, diagnose=diagnose)
     conductor = Conductor(cl, settings, tmp_path, uuid.uuid4().hex[:12])
     info = conductor.info(image)
     [spec] = plan([info], settings)
-    creates = Creates(cl, tag)
+    creates = EngineCreates(cl, tag)
     try:
         record = conductor.get(spec)
     finally:
