@@ -90,9 +90,13 @@ def test_the_page_declares_a_viewport_and_every_table_may_scroll() -> None:
                                                            "should": [], "platform_accepts": True}],
                                         "object_types": [], "declared_tasks": {}}],
             "runs": [_run(6.3, [(0.8, 0.0), (6.1, 1.0)]) | {"image": "x:1", "exit_code": 0}],
-            "verdicts": [{"release": "2.5", "verdict": "conformant", "platform_accepts": True}], "releases": ["2.5"]}
+            "verdicts": [{"release": "2.5", "verdict": "conformant", "platform_accepts": True}], "releases": ["2.5"],
+            "fuzz": [{"image": "x:1", "search": "candidates", "run_kind": "infer", "tried": 3, "examples": 20,
+                      "coverage": {}, "failure": {"rules": ["INF-06"], "input": "a 1x1 PNG", "headline": "h",
+                                                  "found_at": 2, "shrink_runs": 1, "rebuild": "python -m x " * 20,
+                                                  "docker": "docker run " * 20}}]}
     page = render_certificate(data)
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     tables = re.findall(r"(.{0,40})<table", page)
     assert tables and all(t.endswith('<div class="scroll">') for t in tables), tables
-    assert "@media (max-width:640px)" in page and 'class="runs stack"' in page
+    assert "@media (max-width:640px)" in page and 'class="runs stack"' in page and 'class="fuzz stack"' in page

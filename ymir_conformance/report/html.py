@@ -84,6 +84,10 @@ table.loc td:nth-child(3)::before{content:"what"}
 table.loc td:nth-child(4)::before{content:"found"}
 table.loc td:nth-child(5)::before{content:"expected"}
 table.runs tr.skip td:nth-child(3)::before{content:"why"}
+table.fuzz td:nth-child(1)::before{content:"search"}
+table.fuzz td:nth-child(2)::before{content:"inputs tried"}
+table.fuzz td:nth-child(3)::before{content:"covered"}
+table.fuzz td:nth-child(4)::before{content:"outcome"}
 }
 """
 
@@ -530,8 +534,8 @@ def _inputs_tried(data: dict[str, Any], image: str) -> str:
         rows.append(f"<tr><td>{_e(r['search'])} ({_e(r['run_kind'])})</td><td>{_e(r['tried'])} of {_e(r['examples'])}"
                     f"{' (budget spent)' if r.get('budget_spent') else ''}</td><td>{_e(covered)}</td>"
                     f"<td>{outcome}</td></tr>")
-    return ("<table><tr><th>search</th><th>inputs tried</th><th>covered</th><th>outcome</th></tr>" + "".join(rows)
-            + "</table>")
+    return ('<div class="scroll"><table class="fuzz stack"><tr><th>search</th><th>inputs tried</th><th>covered</th>'
+            "<th>outcome</th></tr>" + "".join(rows) + "</table></div>")
 
 
 def render_certificate(data: dict[str, Any]) -> str:
