@@ -25,7 +25,8 @@ import docker  # noqa: E402
 from ymir_conformance.audit import ENV_SWITCH, counts_line  # noqa: E402
 from ymir_conformance.options import Settings  # noqa: E402
 from ymir_conformance.platform import LATEST  # noqa: E402
-from ymir_conformance.session import Conductor, plan  # noqa: E402
+from ymir_conformance.conductor import Conductor  # noqa: E402
+from ymir_conformance.session import plan  # noqa: E402
 
 
 def one_round(cl: docker.DockerClient, image: str, on: bool) -> dict[str, tuple[float, dict[str, object]]]:

@@ -22,7 +22,7 @@ refuses a watch (``max_user_watches``/``max_user_instances`` reached), the run i
 which the checks treat as not applicable, never as a failure.
 
 The suite must not open the watched files itself while the watch runs: the watch is started right before the
-container starts and stopped right after it exits (``session.Conductor._run_once``); the live monitor sampler
+container starts and stopped right after it exits (``execution.RunExecution._run_once``); the live monitor sampler
 reads only ``/out``, and ``tree_digest`` of ``/in`` and the cache runs outside that window.
 """
 from __future__ import annotations

@@ -26,7 +26,8 @@ import pytest
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.options import Settings
 from ymir_conformance.platform import Release
-from ymir_conformance.session import Conductor, RunRecord, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import RunRecord, plan
 from ymir_conformance.verdict import Verdict, platform_accepts
 
 from .kit import Diff, classify, get_oracle, releases

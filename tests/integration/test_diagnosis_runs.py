@@ -19,7 +19,8 @@ from tests.tags import new_tag
 from ymir_conformance.contracts.base import Level, Status, judge
 from ymir_conformance.options import Settings
 from ymir_conformance.runner import LABEL_TAG
-from ymir_conformance.session import Conductor, RunRecord, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import RunRecord, plan
 
 
 def certify_training(cl: docker.DockerClient, image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

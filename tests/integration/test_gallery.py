@@ -19,7 +19,8 @@ from ymir_conformance.fixture_images import GALLERY_FILES, load_gallery
 from ymir_conformance.hyper import parse_sets
 from ymir_conformance.options import PROFILE_BUDGETS, Budget, Settings
 from ymir_conformance.platform import LATEST, Release, ReleaseRange
-from ymir_conformance.session import Conductor, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import plan
 
 ROOT = Path(__file__).resolve().parents[2] / "fixtures" / "executors"
 REFERENCES = ["reference-det", "reference-semseg", "reference-instseg", "reference-multi"]

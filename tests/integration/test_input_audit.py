@@ -18,7 +18,8 @@ from ymir_conformance.contracts.base import Status, judge
 from ymir_conformance.options import Settings
 from ymir_conformance.platform import LATEST
 from ymir_conformance.report.terminal import render_summary
-from ymir_conformance.session import Conductor, outcome_json, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import outcome_json, plan
 
 REFERENCES = ["reference-det", "reference-semseg", "reference-instseg", "reference-multi"]
 RULES = {"IN-11", "IN-12", "IN-13", "LC-04"}

@@ -10,7 +10,8 @@ from typing import Any
 import docker
 
 from ymir_conformance.options import Settings
-from ymir_conformance.session import Conductor, plan
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import plan
 
 
 def judge_cli(in_dir: Path, out_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""docs/writing-an-executor.md: every yaml/json example is what the suite generates or accepts."""
+"""docs/writing-an-executor.md: every yaml/json example is what the suite generates or accepts; the README's
+Layout lists every module of the package."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,8 @@ from ymir_conformance.scaffold import TEMPLATES
 from ymir_conformance.workspace import env_yaml
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "writing-an-executor.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
+PACKAGE = Path(__file__).resolve().parents[2] / "ymir_conformance"
 
 
 def blocks() -> dict[str, str]:
@@ -77,3 +80,38 @@ def test_monitor_line_and_infer_result_pass(tmp_path: Path) -> None:
     judged = _judged(tmp_path, "infer", {"infer-result.json": blocks()["infer-result.json"]})
     for rule in ("INF-01", "INF-03", "INF-04"):
         assert judged[rule][0] == str(Status.PASSED), (rule, judged[rule])
+
+
+def layout_entries() -> set[str]:
+    """The paths the README's Layout block lists under ymir_conformance/ (folders end in '/'): an entry is a line's
+    first word when it is a file or folder name; its indentation says which folder it is in."""
+    block = re.search(r"^## Layout\n\n```\n(ymir_conformance/\n.*?)^```", README.read_text(), re.M | re.S)
+    assert block, "README.md has no Layout block starting with ymir_conformance/"
+    found: set[str] = set()
+    folders: list[tuple[int, str]] = [(0, "")]  # (indent, path) of the folders the next lines may be in
+    for line in block.group(1).splitlines()[1:]:
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:
+            break  # the next top-level entry (examples/, tests/, ...): outside the package
+        name = line.split()[0]
+        if not re.fullmatch(r"[\w.]+(\.py|/)", name):
+            continue  # a description's continuation line
+        while folders[-1][0] >= indent:
+            folders.pop()
+        path = folders[-1][1] + name
+        found.add(path)
+        if name.endswith("/"):
+            folders.append((indent, path))
+    return found
+
+
+def test_readme_layout_lists_every_module() -> None:
+    """One line per module: every .py of the package (a subpackage's __init__.py is its folder's line), and no
+    line for a module that is gone."""
+    modules = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts}
+    wanted = {m for m in modules if not (m.endswith("/__init__.py") and "/" in m)}
+    wanted |= {str(p.relative_to(PACKAGE)) + "/" for p in PACKAGE.rglob("*") if p.is_dir() and
+               (p / "__init__.py").is_file()}
+    listed = layout_entries()
+    assert not wanted - listed, f"README Layout misses: {sorted(wanted - listed)}"
+    assert not listed - wanted, f"README Layout lists what is not in the package: {sorted(listed - wanted)}"

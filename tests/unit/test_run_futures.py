@@ -13,7 +13,8 @@ from ymir_conformance.errors import SettingsError
 from ymir_conformance.model import ObjectType
 from ymir_conformance.options import Settings, parse_jobs
 from ymir_conformance.platform import Release
-from ymir_conformance.session import Conductor, RunRecord, RunSpec
+from ymir_conformance.conductor import Conductor
+from ymir_conformance.session import RunRecord, RunSpec
 
 
 def spec(kind: str, fmt: str = "det-voc") -> RunSpec:

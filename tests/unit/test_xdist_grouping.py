@@ -5,7 +5,7 @@ import pytest
 
 from ymir_conformance.model import ObjectType
 from ymir_conformance.platform import Release
-from ymir_conformance.plugin import xdist_group_name
+from ymir_conformance.distributed import xdist_group_name
 from ymir_conformance.session import RunSpec
 
 loadgroup = pytest.importorskip("xdist.scheduler.loadgroup")
@@ -27,7 +27,7 @@ def test_the_scheduler_sees_the_whole_group(image: str, multi_family: bool) -> N
 
 
 def test_repeated_runs_advice_fits_the_dist_mode() -> None:
-    from ymir_conformance.plugin import repeated_runs_lines
+    from ymir_conformance.distributed import repeated_runs_lines
 
     data = {"repeated_runs": {"det-voc": 2}}
     assert repeated_runs_lines({}) == []

@@ -230,7 +230,7 @@ def lc_07(view: RunView) -> Iterator[Violation]:
     mon_text = art.text if art.ok else ""
     if "300102" in mon_text or any("300102" in ln for ln in view.log_lines[-50:]):
         return
-    if o.needs_gpu_id:  # diagnosed by a rerun with gpu_id '0' (session._run_diagnosed), whatever the log says
+    if o.needs_gpu_id:  # diagnosed by a rerun with gpu_id '0' (diagnosis_runs.py), whatever the log says
         tail = log_tail(o, 30)
         yield Violation("LC-07", "the image fails in CPU mode (config.yaml gpu_id: '' because the user chose "
                         f"gpu_count 0): it exited {o.exit_code}, and the same run with gpu_id: '0' (still no GPU) "

@@ -270,7 +270,7 @@ class Search:
                 shutil.rmtree(root, ignore_errors=True)
 
     def judge(self, n: int, case: FuzzCase, record: RunRecord, digest: str) -> Example:
-        from ..plugin import _clean_failure
+        from ..judging import _clean_failure
 
         o = record.outcome
         assert o is not None
