@@ -54,7 +54,7 @@ class RunExecution:
         train, val, candidates = sizes.train, sizes.val, sizes.candidates
         if self.settings.dataset_size is not None:  # --ymir-dataset-size
             train, val, candidates = self.settings.dataset_size.apply(train, val, candidates)
-        return DatasetSpec(seed=self.settings.seed, train=train, val=val, candidates=candidates,
+        return DatasetSpec(seed=self.settings.seed, train=train, val=val, candidates=candidates, test=sizes.test,
                            edge_cases=self.settings.profile == "certify")
 
     def _space(self, spec: RunSpec) -> Path:

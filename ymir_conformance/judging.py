@@ -139,6 +139,7 @@ class Judge:
             violations = [] if clean is None else [Violation(
                 rule, f"the image neither coped with the input ({what}) nor failed cleanly: {clean}",
                 file="/out/monitor.txt", level=Level.SHOULD,
+                expected="success, or monitor state 4 with a 3000xx code, the reason last in the log and a non-zero exit",
                 fix="validate inputs up front; on unusable input write monitor state 4 with the matching 3000xx "
                     "code (300001 config, 300002 dataset, 300003 image) and print the reason last, then exit 1")]
             findings.append(Finding(chk, Status.FAILED if violations else Status.PASSED, Level.SHOULD, violations))

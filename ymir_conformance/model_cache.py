@@ -1,6 +1,6 @@
 """The trained-model cache (a room of the conductor, conductor.py): a training's model package kept under
-``<workdir>/../model-cache`` by image id, seed, profile, object type, export format, release and the
-hyper-parameter edits that reach training, and reused by a later session that runs downstream tasks only.
+``<workdir>/../model-cache`` by image id, seed, profile, object type, export format, release, the data version
+(``workspace.DATA_VERSION``) and the hyper-parameter edits that reach training, and reused by a later session that runs downstream tasks only.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .model import Task
 from .options import Settings
 from .rmtree import remove_tree_or_raise
 from .session import RunRecord, RunSpec
-from .workspace import ModelPackage, load_package
+from .workspace import DATA_VERSION, ModelPackage, load_package
 
 
 class ModelCache:
@@ -38,7 +38,8 @@ class ModelCache:
         tuned = "" if not (edits or s.dataset_size) else "-h" + hashlib.sha1(
             f"{[str(p) for p in edits]}|{s.dataset_size}".encode()).hexdigest()[:10]
         return (self.cache_dir / f"{info.image_id.removeprefix('sha256:')[:16]}-seed{self.settings.seed}-"
-                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}{tuned}")
+                f"{self.settings.profile}-{spec.object_type.short}-{spec.export_format}-{spec.release}-d{DATA_VERSION}"
+                f"{tuned}")
 
     def _cache_model(self, spec: RunSpec, pkg: ModelPackage) -> None:
         dest = self._cache_key(spec)

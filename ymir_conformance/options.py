@@ -356,7 +356,7 @@ OPTIONS: list[tuple[str, str, dict[str, Any], str]] = [
      "wall-clock budget of all fuzz searches together, from the first: after it no fuzz container starts, the "
      "searches and their shrinking end and the report says how many inputs were tried. Default 1200."),
     ("--ymir-dataset-size", "ymir_dataset_size", {"metavar": "N|train=N,val=N,candidates=N"},
-     "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=8): N means train=N and "
+     "override the profile's synthetic dataset sizes (quick: train=24,val=8,candidates=12): N means train=N and "
      "N // 3 val and candidates; or any of train=, val=, candidates=. For images whose epochs need more data."),
 ]
 

@@ -29,9 +29,19 @@ from .platform import LATEST, Release
 from .rmtree import remove_tree_or_raise
 from .runner import container_gpu_id
 
-# Deliberately not in alphabetical order: an image that sorts class_names or assumes its own order maps
-# indices to the wrong names (IN-03), which the ground-truth check then sees.
+# The training's selection (config.yaml class_names, in the user's order). Deliberately not in alphabetical order:
+# an image that sorts class_names or assumes its own order maps indices to the wrong names (IN-03), which the
+# ground-truth check then sees.
 CLASS_NAMES = ("person", "cat", "dog")
+# The dataset's labels in label-id order (the user's label store numbers labels by creation). The platform trains on
+# the classes the user selects: its exporter writes each object's index in class_names, never its label id
+# (training.py type_id_idx_mapping -> exporter class_ids_mapping), and drops the objects of the labels not selected,
+# which stay in the images, unlabelled. Here every selected class's index differs from its label id (person 0/2,
+# cat 1/3, dog 2/1) and "car" is drawn but never selected.
+LABEL_NAMES = ("car", "dog", "person", "cat")
+DATA_VERSION = 2
+"""Bump when the data of a seed changes (labels, selection, scene drawing): it keys the model cache, so that a model
+trained on an earlier suite's data is never judged against this one's candidates (2: the label subset)."""
 GROUND_TRUTH = "ground-truth.json"  # beside in/ and out/, never visible to the image
 CANDIDATE_SEED_OFFSET = 7919
 
@@ -357,13 +367,21 @@ class DatasetSpec:
     train: int = 24
     val: int = 8
     candidates: int = 8
-    class_names: tuple[str, ...] = CLASS_NAMES
+    class_names: tuple[str, ...] = CLASS_NAMES  # the training's selection, in config.yaml order
+    label_names: tuple[str, ...] = LABEL_NAMES  # the dataset's labels in label-id order; the scenes draw every one
+    test: int = 0  # images in the dataset's test split (test-index.tsv, 2.x: 1.1 has no test split)
     edge_cases: bool = False
     empty_val: bool = False
     corrupt_train_image: bool = False
     flat_candidate_names: bool = False
     extra_class_names: tuple[str, ...] = ()  # in class_names, absent from the data (a class with no examples)
     string_values: bool = False  # template values as the web UI returns them after an edit: strings
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The label store: ``label_names``, then any selected class it lacks (the platform refuses a training on a
+        class name it does not know, so a selection is always a subset of the store)."""
+        return (*self.label_names, *(c for c in self.class_names if c not in self.label_names))
 
 
 def write_ground_truth(path: Path, candidates: list[str], scenes: list[datasets.Scene]) -> None:
@@ -391,20 +409,24 @@ def build_training(root: Path, *, template: dict[str, Any], object_type: ObjectT
     _fresh(root)
     shape = TaskShape.of(Task.TRAINING)
     task_id = task_id_for(label, data.seed)
-    if scenes is not None:
+    labels = list(data.labels)
+    test: list[datasets.Scene] = []
+    if scenes is not None:  # the fuzzer's inputs: no test split
         train, val = list(scenes[0]), list(scenes[1])
     else:
-        drawn = list(datasets.generate_scenes(data.seed, data.train + data.val, object_type, list(data.class_names)))
-        train, val = drawn[: data.train], drawn[data.train:]
+        test_size = data.test if release >= Release(2, 0) else 0  # 1.1 exports no test split
+        drawn = list(datasets.generate_scenes(data.seed, data.train + data.val + test_size, object_type, labels))
+        train, val, test = drawn[: data.train], drawn[data.train:data.train + data.val], drawn[data.train + data.val:]
     if data.edge_cases:
-        train = train + list(datasets.edge_case_scenes(data.seed, object_type, list(data.class_names)))
+        train = train + list(datasets.edge_case_scenes(data.seed, object_type, labels))
     if data.empty_val:
         val = []
     if data.corrupt_train_image:
         train = train + [datasets.corrupt_scene(data.seed)]
     in_dir = root / "in"
     try:
-        summary = datasets.export_training_set(in_dir, train=train, val=val, class_names=list(data.class_names),
+        summary = datasets.export_training_set(in_dir, train=train, val=val, test=test,
+                                               class_names=list(data.class_names), label_names=labels,
                                                export_format=export_format, release=release)
     except ValueError as exc:
         raise WorkspaceError(f"cannot export a {object_type.name} dataset as {export_format!r}: {exc}") from None
@@ -440,9 +462,9 @@ def build_mining_infer(root: Path, *, shape: TaskShape, templates: dict[Task, di
         scenes = list(candidate_scenes)
     else:
         scenes = list(datasets.generate_scenes(data.seed + CANDIDATE_SEED_OFFSET, data.candidates, object_type,
-                                               list(data.class_names)))
+                                               list(data.labels)))
     if data.edge_cases:  # candidates the platform can produce but images often mishandle (IN-06)
-        edge = datasets.edge_case_scenes(data.seed, object_type, list(data.class_names))
+        edge = datasets.edge_case_scenes(data.seed, object_type, list(data.labels))
         scenes += [sc for sc in edge if sc.ext in ("unknown", "bmp") or min(sc.width, sc.height) <= 8]
     in_dir = root / "in"
     candidates = datasets.export_candidates(in_dir, scenes, flat_names=data.flat_candidate_names, release=release)
@@ -481,8 +503,7 @@ def _platform_links(root: Path, data: DatasetSpec, object_type: ObjectType, rele
     folders (asset cache, tensorboard) or None where this release uses plain folders."""
     if release < Release(2, 0):
         return None, None
-    decoys = list(datasets.generate_scenes(data.seed + DECOY_SEED_OFFSET, DECOYS, object_type,
-                                           list(data.class_names)))
+    decoys = list(datasets.generate_scenes(data.seed + DECOY_SEED_OFFSET, DECOYS, object_type, list(data.labels)))
     cache = root / "asset-cache"
     cache_assets(root / "in", cache, decoys)
     return cache, (root / "tensorboard-host" if tensorboard else None)

@@ -51,13 +51,51 @@ def _user_labels(names: List[str]) -> Any:
     return class_ids.UserLabels(labels=[class_ids.SingleLabel(name=n) for n in names])
 
 
+def _voc_xml(asset: Dict[str, Any]) -> str:
+    """One image of the user's VOC dataset as uploaded: objects by name and inclusive corners, no <image_quality>,
+    no <confidence> or <box_quality> (what a labelling tool writes)."""
+    from xml.sax.saxutils import escape
+    parts = [f"<annotation><folder>images</folder><filename>{asset['sha1']}.{asset['ext']}</filename><size>"
+             f"<width>{asset['width']}</width><height>{asset['height']}</height><depth>{asset.get('channels', 3)}"
+             "</depth></size><segmented>0</segmented>"]
+    for obj in asset.get("objects", []):
+        x, y, w, h = obj["box"]
+        parts.append(f"<object><name>{escape(obj['class_name'])}</name><pose>Unspecified</pose><truncated>0"
+                     f"</truncated><difficult>0</difficult><bndbox><xmin>{x}</xmin><ymin>{y}</ymin>"
+                     f"<xmax>{x + w - 1}</xmax><ymax>{y + h - 1}</ymax></bndbox></object>")
+    parts.append("</annotation>")
+    return "".join(parts)
+
+
+def _import_voc(req: Dict[str, Any], labels: Any, annotations: Any) -> None:
+    """The ground truth of a detection dataset as ``mir import`` stores it (2.x imports detection from VOC only:
+    annotations._annotation_parse_func): the platform's own VOC parser, on one XML per image (empty images too),
+    which also sets image_cks[asset].image_quality (-1.0 for an XML without the element)."""
+    from mir.tools import annotations as mir_annotations
+    gt_dir = tempfile.mkdtemp(prefix="oracle-voc-")
+    try:
+        names = {}
+        for asset in req["assets"]:
+            with open(os.path.join(gt_dir, asset["sha1"] + ".xml"), "w") as f:
+                f.write(_voc_xml(asset))
+            names[f"{asset['sha1']}.{asset['ext']}"] = asset["sha1"]
+        mir_annotations._import_annotations_voc_xml(
+            file_name_to_asset_ids=names, mir_annotation=annotations, annotations_dir_path=gt_dir,
+            class_type_manager=labels, unknown_types_strategy=mir_annotations.UnknownTypesStrategy.STOP,
+            accu_new_class_names={}, image_annotations=annotations.ground_truth)
+    finally:
+        shutil.rmtree(gt_dir, ignore_errors=True)
+
+
 def _metadatas_annotations(req: Dict[str, Any], labels: Any) -> Any:
-    """MirMetadatas + MirAnnotations, in the request's asset order (protobuf maps keep insertion order)."""
+    """MirMetadatas + MirAnnotations, in the request's asset order (protobuf maps keep insertion order). Detection
+    ground truth goes through the platform's VOC import (:func:`_import_voc`); segmentation objects (polygons,
+    masks) are stored as its COCO import stores them, which sets no image_cks."""
     from mir.protos import mir_command_pb2 as mirpb
     metadatas = mirpb.MirMetadatas()
     annotations = mirpb.MirAnnotations()
     gt = annotations.ground_truth
-    used = set()
+    segmentation = any(obj.get("polygon") or obj.get("mask") for a in req["assets"] for obj in a.get("objects", []))
     for asset in req["assets"]:
         attrs = metadatas.attributes[asset["sha1"]]
         attrs.asset_type = getattr(mirpb.AssetType, ASSET_TYPES[asset["ext"]])
@@ -66,13 +104,13 @@ def _metadatas_annotations(req: Dict[str, Any], labels: Any) -> Any:
         attrs.image_channels = asset.get("channels", 3)
         attrs.tvt_type = getattr(mirpb.TvtType, TVT[asset.get("tvt", "train")])
         attrs.timestamp.start = int(asset.get("timestamp", 0))
-        annotations.image_cks[asset["sha1"]].image_quality = -1.0  # what import stores without a value
+        if not segmentation:
+            continue
         sia = gt.image_annotations[asset["sha1"]]
         for index, obj in enumerate(asset.get("objects", [])):
             oa = sia.boxes.add()
             oa.index = index
             oa.class_id = labels.id_and_main_name_for_name(obj["class_name"])[0]
-            used.add(oa.class_id)
             x, y, w, h = obj["box"]
             oa.box.x, oa.box.y, oa.box.w, oa.box.h = x, y, w, h
             oa.anno_quality = -1.0
@@ -88,7 +126,10 @@ def _metadatas_annotations(req: Dict[str, Any], labels: Any) -> Any:
                 oa.mask = obj["mask"]
             oa.mask_area = int(obj.get("area", 0))
             oa.iscrowd = int(obj.get("iscrowd", 0))
-    gt.task_class_ids[:] = set(used)  # as mir_storage_ops builds it: a set of the label ids present
+    if not segmentation and any(a.get("objects") is not None for a in req["assets"]):
+        _import_voc(req, labels, annotations)
+    used = {oa.class_id for sia in gt.image_annotations.values() for oa in sia.boxes}
+    gt.task_class_ids[:] = used  # as mir_storage_ops builds it: a set of the label ids present
     return metadatas, annotations
 
 

@@ -25,14 +25,16 @@ from .kit import compare_trees, get_oracle, judge_diffs, snapshot
 pytestmark = pytest.mark.differential
 
 SEED = 11
-DATA = DatasetSpec(seed=SEED, train=5, val=3, candidates=4)
+# The workspace's default labels: training selects CLASS_NAMES of the label store LABEL_NAMES (indexes differ from
+# label ids, one label unselected, its objects left unlabelled in the images); a test split on 2.x.
+DATA = DatasetSpec(seed=SEED, train=5, val=3, test=2, candidates=4)
 TEMPLATES: dict[Task, dict[str, Any]] = {
     Task.TRAINING: {"epochs": 10, "shm_size": "16G", "learning_rate": 0.01, "empty_one": "", "export_format": "ark:raw"},
     Task.MINING: {"mining_algorithm": "aldd", "batch_size": 4, "shm_size": "16G", "zero": 0},
     Task.INFER: {"conf_threshold": 0.25, "batch_size": 8, "shm_size": "16G"},
 }
-# The user's label store lists labels in another order than the training class_names (label ids 0.. by creation).
-# The suite's datasets model it as alphabetical; the platform lists COCO categories by label id.
+# The user's label store (DATA.labels, label ids 0.. by creation) lists labels in another order than the training
+# class_names, and one label the training does not select; the platform lists COCO categories by label id.
 FORMATS_23 = [("det-ark", ObjectType.DETECTION), ("det-voc", ObjectType.DETECTION),
               ("det-ls-json", ObjectType.DETECTION), ("seg-coco", ObjectType.SEMANTIC_SEGMENTATION),
               ("seg-coco", ObjectType.INSTANCE_SEGMENTATION), ("none", ObjectType.DETECTION)]
@@ -92,14 +94,18 @@ def test_training_in(oracle_release: str, fmt: str, object_type: ObjectType, tmp
     export_format = f"{fmt}:raw"
     ws = build_training(tmp_path / "suite", template=TEMPLATES[Task.TRAINING], object_type=object_type,
                         export_format=export_format, data=DATA, release=release)
-    scenes = list(datasets.generate_scenes(DATA.seed, DATA.train + DATA.val, object_type, list(DATA.class_names)))
-    tvt = ["train"] * DATA.train + ["val"] * DATA.val
+    test = 0 if oracle.legacy else DATA.test  # 1.1 has no test split
+    scenes = list(datasets.generate_scenes(DATA.seed, DATA.train + DATA.val + test, object_type, list(DATA.labels)))
+    tvt = ["train"] * DATA.train + ["val"] * DATA.val + ["test"] * test
+    unselected = {o.class_name for sc in scenes for o in sc.objects} - set(DATA.class_names)
+    assert unselected, "the dataset must hold objects of a label the training does not select"
     executor_config = {k: v for k, v in ws.config.items() if k != "task_id"}
     work = tmp_path / "platform"
     oracle.call("build_training", work_dir=str(work), media_dir=str(tmp_path / "media"),
                 asset_cache_dir=str(work / "asset-cache"), tensorboard_dir=str(work / "tensorboard-host"),
-                assets=_asset_requests(ws.in_dir, scenes, tvt, release), label_names=sorted(DATA.class_names),
+                assets=_asset_requests(ws.in_dir, scenes, tvt, release), label_names=list(DATA.labels),
                 executor_config=executor_config, task_id=ws.task_id, pretrained=[])
+    _check_platform_data(work / "in", fmt, test, oracle.legacy)
     ours, theirs = snapshot(ws.in_dir), snapshot(work / "in")
     if oracle.legacy:  # 1.1.0 keeps each split's asset ids in a Python set: line order is hash order, per process
         for snap in (ours, theirs):
@@ -111,6 +117,24 @@ def test_training_in(oracle_release: str, fmt: str, object_type: ObjectType, tmp
     diffs += [d.__class__("out/" + d.path, d.aspect, d.detail)
               for d in compare_trees(snapshot(ws.out_dir), snapshot(work / "out"))]
     judge_diffs(diffs, {"task": "training", "format": fmt, "release": oracle_release})
+
+
+def _check_platform_data(theirs: Path, fmt: str, test: int, legacy: bool) -> None:
+    """What the tree comparison covers, stated on the platform's own tree: the test split's lines, the class
+    indexes (not label ids) of the selection, and the VOC image_quality of the gt and predictions passes."""
+    if not legacy and fmt != "none":  # without annotations every split's index is empty (idx-assets lists all)
+        lines = (theirs / "test-index.tsv").read_text().splitlines()
+        assert len(lines) == test and all(len(line.split("\t")) == 2 for line in lines), lines
+        assert len((theirs / "pred-test-index.tsv").read_text().splitlines()) == test
+    if fmt == "det-ark":
+        ids = {int(line.split(",")[0]) for p in (theirs / "annotations").rglob("*.txt") for line in p.read_text().splitlines()}
+        assert ids and ids <= set(range(len(DATA.class_names))), ids  # indexes in class_names, never label ids
+    if fmt == "det-voc":  # image_cks as the VOC import leaves it: -1 when the XML has none; 0 (no cks) for predictions
+        gt = {p.read_text().split("<image_quality>")[1][:7] for p in (theirs / "annotations").rglob("*.xml")}
+        pred = {p.read_text().split("<image_quality>")[1][:6] for p in (theirs / "predictions").rglob("*.xml")}
+        assert (gt, pred) == ({"-1.0000"}, {"0.0000"}), (gt, pred)
+        names = {n for p in (theirs / "annotations").rglob("*.xml") for n in p.read_text().split("<name>")[1:]}
+        assert {n.split("<")[0] for n in names} <= set(DATA.class_names)
 
 
 def _platform_executor_config(shape: TaskShape, suite_config: dict[str, Any]) -> dict[str, Any]:
@@ -143,7 +167,7 @@ def test_mining_infer_in(oracle_release: str, shape_name: str, tmp_path: Path) -
                             stage=stage, data=DATA, release=release)
     from ymir_conformance.workspace import CANDIDATE_SEED_OFFSET
     scenes = list(datasets.generate_scenes(DATA.seed + CANDIDATE_SEED_OFFSET, DATA.candidates, object_type,
-                                           list(DATA.class_names)))
+                                           list(DATA.labels)))
     work = tmp_path / "platform"
     if oracle.legacy:
         _compare_mining_infer_110(oracle, ws, scenes, shape, shape_name, pkg, work, tmp_path)
@@ -151,7 +175,7 @@ def test_mining_infer_in(oracle_release: str, shape_name: str, tmp_path: Path) -
     oracle.call("build_mining_infer", work_dir=str(work), media_dir=str(tmp_path / "media"),
                 asset_cache_dir=str(work / "asset-cache"),
                 assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes), release),
-                label_names=sorted(DATA.class_names), class_names=list(pkg.class_names),
+                label_names=list(DATA.labels), class_names=list(pkg.class_names),
                 executor_config=_platform_executor_config(shape, ws.config), task_id=ws.task_id,
                 stage="epoch20", model_files=list(pkg.stages["epoch20"]),
                 run_mining=shape.run_mining, run_infer=shape.run_infer)
@@ -168,7 +192,7 @@ def _compare_mining_infer_110(oracle: Any, ws: Any, scenes: list[datasets.Scene]
     stage = pkg.best_stage
     reply = oracle.call("build_mining_infer", work_dir=str(work), media_dir=str(tmp_path / "media"),
                         assets=_asset_requests(ws.in_dir, scenes, ["test"] * len(scenes), Release(1, 1)),
-                        label_names=sorted(DATA.class_names), class_names=list(pkg.class_names),
+                        label_names=list(DATA.labels), class_names=list(pkg.class_names),
                         executor_config=_platform_executor_config(shape, ws.config), task_id=ws.task_id,
                         model_files={n: str(pkg.root / stage / n) for n in pkg.stages[stage]},
                         run_mining=shape.run_mining, run_infer=shape.run_infer)

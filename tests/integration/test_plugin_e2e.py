@@ -203,14 +203,14 @@ def test_quiet_output_of_a_failing_image_is_exact(pytester: pytest.Pytester, fix
         "                           MUST: TR-02 (det-voc)",
         "container runs: 4",
         "findings:",
-        "  [[]TR-02 MUST[]] det-voc: mAP = 41.41 is outside [[]0, 1[]] (looks like a percentage: divide by 100)*(+2 more) [[]platform[]]",
+        "  [[]TR-02 MUST[]] det-voc: mAP = 63.74 is outside [[]0, 1[]] (looks like a percentage: divide by 100)*(+2 more) [[]platform[]]",
         "*short test summary info*",
         "FAILED *test_training_result[[]det-voc[]] - [[]TR-02 MUST[]] mAP*",
         "1 failed, 13 passed, 1 skipped in *",
     ])
     assert_valid_junit(reports / "junit.xml")
     failure = next(ET.parse(reports / "junit.xml").getroot().iter("failure"))
-    assert (failure.get("message") or "").startswith("[TR-02 MUST] mAP = 41.41 is outside [0, 1]")
+    assert (failure.get("message") or "").startswith("[TR-02 MUST] mAP = 63.74 is outside [0, 1]")
     assert (failure.text or "").index("[TR-02 MUST]") < (failure.text or "").index("  docker run -v …:/in:ro")
     data = assert_valid_report(reports / "report.json")
     assert data["exit_status"] == 1

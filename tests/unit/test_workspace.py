@@ -127,3 +127,49 @@ def test_model_package_none_for_garbage(tmp_path: Path) -> None:
     for text in ("", "- a list\n", "model_stages: 3\n", ": : :\n\t"):
         (out / "models" / "result.yaml").write_text(text)
         assert package_model(out, tmp_path / "pkg", {}, ObjectType.DETECTION) is None
+
+
+def _ark_rows(in_dir: Path, index: str) -> list[list[str]]:
+    rows = []
+    for line in (in_dir / index).read_text().splitlines():
+        anno = line.split("\t")[1].removeprefix("/in/")
+        rows += [r.split(", ") for r in (in_dir / anno).read_text().splitlines()]
+    return rows
+
+
+def test_training_selects_a_subset_of_the_labels_by_index(tmp_path: Path) -> None:
+    """The platform trains on the classes the user selects: config class_names is the selection, each object is
+    exported with its index there (never its label id), and the objects of unselected labels stay in the images,
+    unlabelled; the suite's ground truth keeps everything the images hold."""
+    from ymir_conformance import datasets
+    from ymir_conformance.workspace import CLASS_NAMES, LABEL_NAMES, DatasetSpec, build_training
+
+    data = DatasetSpec(seed=3, train=12, val=4)
+    assert set(CLASS_NAMES) < set(LABEL_NAMES)
+    assert all(CLASS_NAMES.index(c) != LABEL_NAMES.index(c) for c in CLASS_NAMES)  # indexes are not label ids
+    ws = build_training(tmp_path / "ws", template={}, object_type=ObjectType.DETECTION, export_format="det-ark:raw",
+                        data=data, release=Release(2, 5))
+    assert ws.config["class_names"] == list(CLASS_NAMES)
+    scenes = list(datasets.generate_scenes(3, 16, ObjectType.DETECTION, list(LABEL_NAMES)))
+    drawn = [o.class_name for sc in scenes for o in sc.objects]
+    unselected = sum(1 for c in drawn if c not in CLASS_NAMES)
+    assert unselected, "the images must hold objects of the label that is not selected"
+    rows = _ark_rows(ws.in_dir, "train-index.tsv") + _ark_rows(ws.in_dir, "val-index.tsv")
+    assert len(rows) == len(drawn) - unselected == ws.summary.objects
+    expected = sorted(CLASS_NAMES.index(c) for c in drawn if c in CLASS_NAMES)
+    assert sorted(int(r[0]) for r in rows) == expected
+
+
+def test_test_split_is_exported_on_2x_and_not_on_1_1(tmp_path: Path) -> None:
+    from ymir_conformance.workspace import DatasetSpec, build_training
+
+    data = DatasetSpec(seed=4, train=4, val=2, test=3)
+    ws = build_training(tmp_path / "a", template={}, object_type=ObjectType.DETECTION, export_format="det-voc:raw",
+                        data=data, release=Release(2, 3))
+    test_lines = (ws.in_dir / "test-index.tsv").read_text().splitlines()
+    assert len(test_lines) == 3 and all(ln.split("\t")[1].startswith("/in/annotations/") for ln in test_lines)
+    assert len((ws.in_dir / "pred-test-index.tsv").read_text().splitlines()) == 3
+    assert ws.summary.images == {"train": 4, "val": 2, "test": 3}
+    ws11 = build_training(tmp_path / "b", template={}, object_type=ObjectType.DETECTION, export_format="",
+                          data=data, release=Release(1, 1))
+    assert not (ws11.in_dir / "test-index.tsv").exists() and ws11.summary.images["test"] == 0

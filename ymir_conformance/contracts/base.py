@@ -577,4 +577,5 @@ def cap(violations: Iterator[Violation] | list[Violation], limit: int = MAX_LINE
     yield from items[:limit]
     if len(items) > limit:
         first = items[0]
-        yield Violation(first.rule, f"... and {len(items) - limit} more like the above", file=first.file)
+        yield Violation(first.rule, f"... and {len(items) - limit} more like the above", file=first.file,
+                        expected=first.expected)

@@ -5,7 +5,9 @@ and never shown to the image). IN-03 asks the image to name model output index `
 the order of config.yaml. An image that sorts ``class_names``, keeps its own order, or uses one order when
 training and another when inferring names every object consistently *wrong*: objects of one class come out
 under another class's name. The workspace's default ``class_names`` are deliberately not alphabetical
-(``person, cat, dog``) so that sorting shows.
+(``person, cat, dog``) so that sorting shows. The images also hold objects of a label the training did not
+select (``workspace.LABEL_NAMES``): not in class_names, they are left out of the truth, and a box on one matches
+nothing.
 
 How the check decides, without mistaking a weak model for a mapping error:
 
@@ -28,7 +30,7 @@ A model that labels at random, one that calls everything by one name, or one tha
 another (two classes onto one name: not a bijection) does not meet 3; neither do runs with few matches. In
 simulation, random labels (uniform or skewed, 2-4 classes, 10-60 matches) trigger it in under 0.1% of runs,
 while a sorted class_names with a model as good as the reference is found in 93% of runs with 12 matches
-and 99% with 15 (the reference matches 13-15 objects on the quick profile, 8 candidates). When
+and 99% with 15 (the reference matches 15-30 objects on the quick profile, 12 candidates, seeds 0-9). When
 the suite did not build the workspace there is no ground truth and the check yields nothing; it never reports
 format problems (INF-01..INF-14 own the file).
 """

@@ -235,27 +235,30 @@ def inf_04(view: RunView) -> Iterator[Violation]:
     crash: list[Violation] = []
     missing_coord: list[Violation] = []
     no_score: list[tuple[str, int]] = []
+    rect_example = "{x: <int>, y: <int>, w: <int>, h: <int>" + (", rotate_angle: <float>}" if release >= R20 else "}")
+    box_example = "{box: " + rect_example + ", class_name: <one of class_names>, score: <float in [0, 1]>}"
     for key, i, box in _iter_boxes(view):
         where = f"detection.{_k(key)}.boxes[{i}]"
         if not isinstance(box, dict):
-            crash.append(_crash(where, f"box entry is {kind(box)}, not an object", described(box)))
+            crash.append(_crash(where, f"box entry is {kind(box)}, not an object", described(box), box_example))
             continue
         name = box.get("class_name")
         if not isinstance(name, str) or not name.strip():
             crash.append(_crash(where + ".class_name", "class_name is missing or empty" if not isinstance(name, str)
                                 or not name else "class_name is blank", described(name) if "class_name" in box
-                                else "no key"))
+                                else "no key", "class_name: one of config class_names"))
         rect = box.get("box")
         if not isinstance(rect, dict):
             crash.append(_crash(where + ".box", f"'box' is {kind(rect) if 'box' in box else 'missing'}",
-                                described(rect) if "box" in box else f"keys {short(sorted(map(str, box)))}"))
+                                described(rect) if "box" in box else f"keys {short(sorted(map(str, box)))}",
+                                f"box: {rect_example}"))
         else:
             unknown = sorted(str(k) for k in rect if k not in allowed)
             if unknown:
                 why = ("rotate_angle does not exist in ymir 1.1's Rect" if unknown == ["rotate_angle"]
                        else "protobuf Rect rejects unknown fields")
                 crash.append(_crash(where + ".box", f"'box' has unknown key(s) {', '.join(unknown)} ({why})",
-                                    short(rect)))
+                                    short(rect), f"only the keys {', '.join(sorted(allowed))}"))
             for c in ("x", "y", "w", "h"):
                 if c not in rect:
                     missing_coord.append(Violation("INF-04", f"box.{c} is missing; the platform silently uses 0",
@@ -263,15 +266,16 @@ def inf_04(view: RunView) -> Iterator[Violation]:
                                                    expected="an integer", fix=FIX_BOX))
                 elif not _proto_int(rect[c]):
                     crash.append(_crash(where + f".box.{c}", f"box.{c} is {described(rect[c])}, not an integer "
-                                        "(protobuf Rect rejects it)", described(rect[c])))
+                                        "(protobuf Rect rejects it)", described(rect[c]),
+                                        f"an integer, e.g. {_int_hint(rect[c])}"))
             if "rotate_angle" in rect and "rotate_angle" in allowed and as_float(rect["rotate_angle"]) is None:
                 crash.append(_crash(where + ".box.rotate_angle", "rotate_angle is not a number",
-                                    described(rect["rotate_angle"])))
+                                    described(rect["rotate_angle"]), "a float (degrees), e.g. 0.0"))
         if "score" not in box:
             no_score.append((key, i))
         elif not is_number(box["score"]):
             crash.append(_crash(where + ".score", f"score is {kind(box['score'])}, not a number",
-                                described(box["score"])))
+                                described(box["score"]), "score: a float in [0, 1]"))
     yield from cap(crash)
     yield from cap(missing_coord)
     if no_score:
@@ -289,9 +293,15 @@ def inf_04(view: RunView) -> Iterator[Violation]:
                             expected="score: float in [0, 1]", fix=FIX_BOX)
 
 
-def _crash(where: str, what: str, found: str) -> Violation:
+def _crash(where: str, what: str, found: str, expected: str) -> Violation:
     return Violation("INF-04", f"{what}: the platform fails the whole task on this box", file=RESULT, where=where,
-                     found=found, expected="see the box schema in the fix", fix=FIX_BOX)
+                     found=found, expected=expected, fix=FIX_BOX)
+
+
+def _int_hint(value: Any) -> str:
+    """The integer a coordinate stands for (``12.5`` -> ``12``), else ``12``."""
+    f = as_float(value)
+    return str(int(round(f))) if f is not None and math.isfinite(f) and abs(f) < INT32 else "12"
 
 
 @check("INF-05", "every class_name is one of config class_names", area=Area.INFER, level=Level.SHOULD,
@@ -602,14 +612,16 @@ def inf_12(view: RunView) -> Iterator[Violation]:
     for i, ann in enumerate(annotations):
         where = f"annotations[{i}]"
         if not isinstance(ann, dict):
-            crash.append(_coco_crash(where, f"annotation is {kind(ann)}, not an object", described(ann)))
+            crash.append(_coco_crash(where, f"annotation is {kind(ann)}, not an object", described(ann),
+                                     '{"id": 1, "image_id": 1, "category_id": 0, "bbox": [x, y, w, h], "area": A, '
+                                     '"iscrowd": 0, "segmentation": {"counts": "<RLE>", "size": [H, W]}}'))
             continue
         for k in ("image_id", "category_id", "area"):
             if k not in ann:
-                crash.append(_coco_crash(f"{where}.{k}", f"{k} is missing (KeyError)", "no key"))
+                crash.append(_coco_crash(f"{where}.{k}", f"{k} is missing (KeyError)", "no key", COCO_KEYS[k]))
         if "area" in ann and not is_number(ann["area"]):
             crash.append(_coco_crash(f"{where}.area", f"area is {kind(ann['area'])}, not a number (int() fails)",
-                                     described(ann["area"])))
+                                     described(ann["area"]), COCO_KEYS["area"]))
         iid = ann.get("image_id")
         try:
             known_image = iid in image_ids
@@ -640,7 +652,9 @@ def inf_12(view: RunView) -> Iterator[Violation]:
         else:
             problem = f"segmentation is {kind(seg)}: expected an RLE object or a list with one polygon"
         if problem:
-            crash.append(_coco_crash(f"{where}.segmentation", problem, short(seg)))
+            crash.append(_coco_crash(f"{where}.segmentation", problem, short(seg),
+                                     'an RLE object {"counts": "<compressed string>", "size": [H, W]} of the image\'s '
+                                     'size, or [[x1, y1, x2, y2, ...]]: one polygon of at least 3 points'))
     yield from cap(crash, 10)
     for items in dropped.values():
         first = items[0]
@@ -650,9 +664,14 @@ def inf_12(view: RunView) -> Iterator[Violation]:
                         found=first.found, expected=first.expected, fix=first.fix, lost=len(items))
 
 
-def _coco_crash(where: str, what: str, found: str) -> Violation:
+COCO_KEYS = {"image_id": "image_id: the id of an entry of images[]",
+             "category_id": "category_id: the id of an entry of categories[]",
+             "area": "area: a number (the mask's pixel count)"}
+
+
+def _coco_crash(where: str, what: str, found: str, expected: str) -> Violation:
     return Violation("INF-12", f"{what}: the platform fails the task or rejects the annotation", file=RESULT,
-                     where=where, found=found, expected="see the COCO annotation schema in the fix", fix=FIX_COCO)
+                     where=where, found=found, expected=expected, fix=FIX_COCO)
 
 
 @check("INF-13", "COCO categories are named as config class_names; no duplicate annotations", area=Area.INFER,

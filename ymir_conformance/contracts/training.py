@@ -164,55 +164,68 @@ def tr_01(view: RunView) -> Iterator[Violation]:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _metric_problem(name: str, value: Any) -> str:
+def _metric_problem(name: str, value: Any) -> tuple[str, str]:
+    """(problem, expectation) of one metric value; ("", "") when it is fine."""
     f = as_float(value)
     if f is None:
-        return f"{name} is {described(value)}, not a float"
+        return f"{name} is {described(value)}, not a float", f"{name}: a float in [0, 1], e.g. 0.653"
     if math.isnan(f) or not (0.0 <= f <= 1.0):
-        hint = " (looks like a percentage: divide by 100)" if 1.0 < f <= 100.0 else ""
-        return f"{name} = {short(value)} is outside [0, 1]{hint}"
-    return ""
+        if 1.0 < f <= 100.0:  # a percentage: say the value it stands for
+            return (f"{name} = {short(value)} is outside [0, 1] (looks like a percentage: divide by 100)",
+                    f"{name}: {f / 100:.6g} (a float in [0, 1])")
+        return f"{name} = {short(value)} is outside [0, 1]", f"{name}: a float in [0, 1]"
+    return "", ""
 
 
-def _stage_problems(key: Any, stage: Any, release: Release) -> list[tuple[str, str, str]]:
-    """(where, message, found) for one stage."""
+def _stage_problems(key: Any, stage: Any, release: Release) -> list[tuple[str, str, str, str]]:
+    """(where, message, found, expected) for one stage."""
     base = f"model_stages.{key_text(key)}"
     if not isinstance(stage, dict):
-        return [(base, f"stage {key_text(key)} is {kind(stage)}, not a mapping", described(stage))]
-    out: list[tuple[str, str, str]] = []
+        metrics = ", ".join(f"{m}: <float in [0, 1]>" for m in _metric_names(release))
+        return [(base, f"stage {key_text(key)} is {kind(stage)}, not a mapping", described(stage),
+                 f"{{stage_name: {key_text(key)}, files: [<file>, ...], timestamp: <int seconds>"
+                 + (f", {metrics}" if metrics else "") + "}")]
+    out: list[tuple[str, str, str, str]] = []
     name = stage.get("stage_name")
     if "stage_name" not in stage:
-        out.append((f"{base}.stage_name", "stage_name is missing", "no key"))
+        out.append((f"{base}.stage_name", "stage_name is missing", "no key", f"stage_name: {key_text(key)}"))
     elif not isinstance(name, (str, int, float)):
-        out.append((f"{base}.stage_name", f"stage_name is {kind(name)}, not a string", described(name)))
+        out.append((f"{base}.stage_name", f"stage_name is {kind(name)}, not a string", described(name),
+                    f"stage_name: {key_text(key)} (a string, the stage's key)"))
     files = stage.get("files")
     if "files" not in stage:
-        out.append((f"{base}.files", "files is missing", "no key"))
+        out.append((f"{base}.files", "files is missing", "no key",
+                    f"files: [<file names relative to /out/models/{key_text(key)}/>]"))
     elif not isinstance(files, list):
-        out.append((f"{base}.files", f"files is {kind(files)}, not a list of file names", described(files)))
+        out.append((f"{base}.files", f"files is {kind(files)}, not a list of file names", described(files),
+                    "a list of file names, e.g. [best.pt, config.py]"))
     else:
         for i, f in enumerate(files):
             if not isinstance(f, (str, int, float)) or isinstance(f, bool):
-                out.append((f"{base}.files[{i}]", f"files[{i}] is {kind(f)}, not a file name", described(f)))
+                out.append((f"{base}.files[{i}]", f"files[{i}] is {kind(f)}, not a file name", described(f),
+                            "a file name (a string)"))
     ts = stage.get("timestamp")
     if "timestamp" not in stage:
-        out.append((f"{base}.timestamp", "timestamp is missing", "no key"))
+        out.append((f"{base}.timestamp", "timestamp is missing", "no key",
+                    "timestamp: <int seconds since the epoch, int(time.time())>"))
     elif as_int(ts) is None:
-        out.append((f"{base}.timestamp", f"timestamp is {kind(ts)}, not an integer (seconds)", described(ts)))
+        out.append((f"{base}.timestamp", f"timestamp is {kind(ts)}, not an integer (seconds)", described(ts),
+                    "an integer: seconds since the epoch, int(time.time())"))
     for metric in _metric_names(release):
         if metric not in stage:
             if release < R21 and metric == "mAP":
-                out.append((f"{base}.mAP", "mAP is missing; ymir 2.0 requires mAP in every stage", "no key"))
+                out.append((f"{base}.mAP", "mAP is missing; ymir 2.0 requires mAP in every stage", "no key",
+                            "mAP: <float in [0, 1]>"))
             continue
-        problem = _metric_problem(metric, stage[metric])
+        problem, expected = _metric_problem(metric, stage[metric])
         if problem:
-            out.append((f"{base}.{metric}", problem, described(stage[metric])))
+            out.append((f"{base}.{metric}", problem, described(stage[metric]), expected))
     for count in COUNTS:
         if count in stage:
             n = as_int(stage[count])
             if n is None or n < 0:
                 out.append((f"{base}.{count}", f"{count} is {described(stage[count])}, not an integer >= 0",
-                            described(stage[count])))
+                            described(stage[count]), f"{count}: an integer >= 0"))
     return out
 
 
@@ -226,10 +239,9 @@ def tr_02(view: RunView) -> Iterator[Violation]:
     if _uses_stages(view, res):
         stages = _stages(view)
         for key, stage in (stages or {}).items():
-            for where, msg, found in _stage_problems(key, stage, view.release):
+            for where, msg, found, expected in _stage_problems(key, stage, view.release):
                 bad.append(Violation("TR-02", f"{msg}: the platform rejects the model (160010/160011)", file=RESULT,
-                                     where=where, found=found, expected="see the stage schema in the fix",
-                                     fix=FIX_STAGE))
+                                     where=where, found=found, expected=expected, fix=FIX_STAGE))
     elif "model" in res:
         model = res.get("model")
         if not isinstance(model, list):
@@ -243,13 +255,13 @@ def tr_02(view: RunView) -> Iterator[Violation]:
                                          where=f"model[{i}]", found=described(f), expected="a file name",
                                          fix=FIX_STAGE))
         if "map" in res:
-            problem = _metric_problem("map", res.get("map"))
+            problem, expected = _metric_problem("map", res.get("map"))
             if view.release < R20 and as_float(res.get("map")) is not None:
                 problem = ""  # 1.1 stores float(map) as is, unchecked (measured with ymir-cmd 1.1.0)
             if problem:
                 bad.append(Violation("TR-02", f"{problem}: the platform converts map to the stage's mAP and "
                                      "rejects the model", file=RESULT, where="map", found=described(res.get("map")),
-                                     expected="a float in [0, 1]", fix=FIX_STAGE))
+                                     expected=expected, fix=FIX_STAGE))
     yield from cap(bad, 10)
 
 

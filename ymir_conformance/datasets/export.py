@@ -91,6 +91,9 @@ class _Annotations:
         if self.writer == "ark":
             self.sink.write(relpath, render_ark(labelled, legacy=self.layout.legacy))
         elif self.writer == "voc":
+            # image_cks[asset].image_quality: 2.x imports detection ground truth from VOC only, and its parser sets
+            # -1.0 for every imported XML without the element (annotations._import_annotations_voc_xml); the
+            # predictions pass is handed image_cks={} (exporter._export_mirdatas_to_raw): the protobuf default 0.0.
             quality = -1.0 if self.top == "annotations" else 0.0
             self.sink.write(relpath, render_voc(scene, labelled, self.class_names, asset_path, quality))
         elif self.writer == "ls_json":

@@ -28,8 +28,8 @@ text-align:left;vertical-align:top;font-size:.88rem} th{background:#f3f5f9}
 table.kv th{width:11rem}
 code,pre{font-family:"DejaVu Sans Mono",monospace}
 pre{background:#f6f7f9;padding:.5rem;overflow-x:auto;font-size:.78rem;white-space:pre-wrap;margin:.3rem 0}
-.banner{display:flex;flex-wrap:wrap;gap:.7rem;margin:1.2rem 0 .6rem}
-.rel{flex:1 1 140px;border-radius:8px;padding:.7rem .9rem;border:2px solid transparent}
+.banner{display:grid;grid-template-columns:repeat(auto-fit,minmax(10.5rem,1fr));gap:.7rem;margin:1.2rem 0 .6rem}
+.rel{border-radius:8px;padding:.7rem .9rem;border:2px solid transparent}
 .rel .r{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;opacity:.8}
 .rel .v{font-size:1.25rem;font-weight:700;margin-top:.15rem} .rel .m{font-size:.8rem;margin-top:.2rem}
 .rel.gated{border-color:currentColor}
@@ -49,6 +49,46 @@ text-align:center;font-weight:700} td.na{color:#8a92a3;text-align:center} td.ne{
 .rule.SHOULDbox{border-color:#ecdcaa;border-left-color:#c79200}
 .fix{background:#eef6ff;border-radius:6px;padding:.45rem .7rem;margin:.4rem 0}
 .loc td{font-size:.82rem} td code{white-space:nowrap}
+.scroll{overflow-x:auto;max-width:100%;margin:.6rem 0} .scroll>table{margin:0}
+h1,h2,h3,.summary,.sub,.fix{overflow-wrap:anywhere} pre{overflow-wrap:anywhere}
+table.kv td code{white-space:normal;word-break:break-all}
+svg.plot{display:block}
+@media (max-width:640px){
+main{margin:0;border:0;border-radius:0;padding:1rem .8rem;box-shadow:none}
+h1{font-size:1.35rem} h2{font-size:1.2rem} .rule{padding:.5rem .6rem}
+table.kv th{width:auto}
+table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}
+table.stack tr:first-child{display:none}
+table.stack tr{border:1px solid #dde2ec;border-radius:6px;margin:.5rem 0}
+table.stack td{border:0;border-top:1px solid #eef0f4}
+table.stack td::before{display:block;font-size:.7rem;color:#5d6678;text-transform:uppercase;letter-spacing:.04em}
+table.stack td code{white-space:normal;word-break:break-all}
+svg.plot{max-width:100%;height:auto}
+table.verdicts.stack tr:not(:first-child){display:grid;grid-template-columns:repeat(6,1fr)}
+table.verdicts.stack td{grid-column:span 2} table.verdicts.stack td:nth-child(4){grid-column:span 6}
+table.verdicts.stack td:nth-child(5),table.verdicts.stack td:nth-child(6){grid-column:span 3}
+table.verdicts td:nth-child(1)::before{content:"platform release"}
+table.verdicts td:nth-child(2)::before{content:"gated"}
+table.verdicts td:nth-child(3)::before{content:"platform accepts"}
+table.verdicts td:nth-child(4)::before{content:"verdict"}
+table.verdicts td:nth-child(5)::before{content:"MUST broken"}
+table.verdicts td:nth-child(6)::before{content:"SHOULD broken"}
+table.runs td:nth-child(1)::before{content:"run"}
+table.runs td:nth-child(2)::before{content:"exit"}
+table.runs td:nth-child(3)::before{content:"time"}
+table.runs td:nth-child(4)::before{content:"progress"}
+table.runs td:nth-child(5)::before{content:"what the run read"}
+table.loc td:nth-child(1)::before{content:"run"}
+table.loc td:nth-child(2)::before{content:"where"}
+table.loc td:nth-child(3)::before{content:"what"}
+table.loc td:nth-child(4)::before{content:"found"}
+table.loc td:nth-child(5)::before{content:"expected"}
+table.runs tr.skip td:nth-child(3)::before{content:"why"}
+table.fuzz td:nth-child(1)::before{content:"search"}
+table.fuzz td:nth-child(2)::before{content:"inputs tried"}
+table.fuzz td:nth-child(3)::before{content:"covered"}
+table.fuzz td:nth-child(4)::before{content:"outcome"}
+}
 """
 
 STATES = {"1": "pending", "2": "running", "3": "done", "4": "error"}
@@ -124,49 +164,116 @@ def _progress_points(points: list[dict[str, Any]]) -> list[tuple[float, float, s
     return out
 
 
+PLOT_W = 300  # the SVG's width in px (it scales down with the page: max-width 100%)
+PLOT_H = 80  # the plot area's height
+PLOT_LEFT, PLOT_RIGHT = 34, 12  # margins: the percent labels left of the plot; room for the last tick
+FONT_PX = 9
+CHAR_W = 5.6  # a generous average advance of DejaVu Sans at 9 px (digits 5.7, lower case about 5.3)
+ASCENT, DESCENT = 8.4, 2.2  # DejaVu Sans at 9 px: above and below the baseline (0.928 and 0.236 em)
+LINE_H = 12  # one row of labels
+
+
+def text_width(text: str) -> float:
+    """An upper estimate of the width of ``text`` in the plot's font (no layout engine here)."""
+    return len(text) * CHAR_W
+
+
+def _row_baseline(row: int) -> int:
+    """The baseline of row ``row`` of budget names above the plot."""
+    return 10 + LINE_H * row
+
+
+def seconds(t: float) -> str:
+    """'0 s', '3.28 s', '208 s', '1283 s': three significant digits, never an exponent."""
+    text = f"{t:.3g}"
+    return f"{text if 'e' not in text else f'{t:.0f}'} s"
+
+
+def _wrap(head: str, items: list[str], width: float) -> list[str]:
+    """``head`` then the items joined by ', ', in lines of at most ``width``; an item is never split."""
+    lines = [head]
+    for i, item in enumerate(items):
+        piece = item + ("," if i < len(items) - 1 else "")
+        if text_width(lines[-1] + " " + piece) <= width:
+            lines[-1] += " " + piece
+        else:
+            lines.append(piece)
+    return lines
+
+
 def progress_svg(run: dict[str, Any], budget: dict[str, Any]) -> str:
-    """monitor.txt progress over the run as an inline SVG with axes (seconds, percent), the first-progress
-    and total time budgets as dashed marks (or named at the edge when off the scale), and every sample as a
-    step; a single update still shows as a point and a level line."""
+    """monitor.txt progress over the run as an inline SVG: every sample as a step inside the plot area, with axes
+    (percent, seconds) and the first-progress and total time budgets as dashed marks; a single update still shows
+    as a point and a level line.
+
+    No text is ever drawn inside the plot area, so the line can cross none: the budget marks are named in rows
+    above the plot (over their line, shifted into the picture, a second row when two names would overlap), the
+    percent labels sit left of it, the seconds below it (the last one anchored at its end, so it is never cut), and
+    the last state and the budgets beyond the run's time go in lines under the axis. Widths are estimated on the
+    generous side (:data:`CHAR_W`) and every label is kept inside the picture."""
     xs = _progress_points(run.get("progress") or [])
     duration = float(run.get("duration_s") or 0.0)
     if not xs:
         return "<em>no parsable progress line</em>"
-    w, h, left, right, top, bottom = 300, 120, 34, 10, 8, 22
-    pw, ph = w - left - right, h - top - bottom
+    w, left, pw, ph = PLOT_W, PLOT_LEFT, PLOT_W - PLOT_LEFT - PLOT_RIGHT, PLOT_H
     span = max(duration, xs[-1][0], 0.001) * 1.04
 
     def x(t: float) -> float:
         return left + min(1.0, max(0.0, t / span)) * pw
 
+    marks: list[tuple[float, str, str]] = []  # (x, label, colour) of the budgets inside the time axis
+    beyond: list[str] = []
+    for key, label, colour in (("first_progress_s", "first progress", "#c79200"), ("total_s", "total", "#c53030")):
+        limit = budget.get(key)
+        if not isinstance(limit, (int, float)) or isinstance(limit, bool):
+            continue
+        if limit <= span:
+            marks.append((x(limit), f"{label} {seconds(limit)}", colour))
+        else:
+            beyond.append(f"{label} {seconds(limit)}")
+    rows: list[list[tuple[float, float]]] = []  # per row of budget names: the x-extents taken
+    named: list[tuple[int, float, float, str, str]] = []  # (row, x0, line x, text, colour)
+    for mx, text, colour in marks:
+        tw = text_width(text)
+        x0 = min(max(mx - tw / 2, 1.0), w - 1.0 - tw)
+        for r, taken in enumerate(rows):
+            if all(x0 + tw + 4 <= a or x0 >= b + 4 for a, b in taken):
+                break
+        else:
+            rows.append([])
+            r = len(rows) - 1
+        rows[r].append((x0, x0 + tw))
+        named.append((r, x0, mx, text, colour))
+    # the plot area starts under the rows of names, low enough for the 100% label (its baseline 3 px under the top)
+    top = _row_baseline(len(rows) - 1) + 8 if rows else 7
+    axis = top + ph
+    last_t, last_v, last_state = xs[-1]
+    footer = [f"last {last_v * 100:.0f}% {STATES.get(last_state, 'state ' + last_state)} at {seconds(last_t)}"]
+    if beyond:
+        footer += _wrap("budgets beyond the run:", beyond, w - 2)
+    h = axis + 12 + LINE_H * len(footer) + 3
+
     def y(v: float) -> float:
         return top + (1.0 - v) * ph
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '
-             f'aria-label="progress of run {_e(run.get("id"))}" font-family="DejaVu Sans,sans-serif" font-size="9">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+             f'role="img" aria-label="progress of run {_e(run.get("id"))}" font-family="DejaVu Sans,sans-serif" '
+             f'font-size="{FONT_PX}">',
              f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#f7f9fc" stroke="#c9d1de"/>']
-    for frac in (0.0, 0.5, 1.0):  # y axis: percent
+    for frac in (0.0, 0.5, 1.0):  # y axis: percent, left of the plot
         yy = y(frac)
         parts.append(f'<line x1="{left - 3}" y1="{yy:.1f}" x2="{left + pw}" y2="{yy:.1f}" stroke="#e1e6ee"/>'
                      f'<text x="{left - 5}" y="{yy + 3:.1f}" text-anchor="end" fill="#5d6678">{frac * 100:.0f}%</text>')
-    for frac in (0.0, 0.5, 1.0):  # x axis: seconds
-        t = span * frac
-        parts.append(f'<line x1="{x(t):.1f}" y1="{top + ph}" x2="{x(t):.1f}" y2="{top + ph + 3}" stroke="#5d6678"/>'
-                     f'<text x="{x(t):.1f}" y="{h - 8}" text-anchor="middle" fill="#5d6678">{t:.3g} s</text>')
-    off_scale = []
-    for key, label, colour in (("first_progress_s", "first progress", "#c79200"), ("total_s", "total", "#c53030")):
-        limit = budget.get(key)
-        if not isinstance(limit, (int, float)):
-            continue
-        if limit <= span:
-            parts.append(f'<line x1="{x(limit):.1f}" y1="{top}" x2="{x(limit):.1f}" y2="{top + ph}" stroke="{colour}" '
-                         f'stroke-dasharray="4 3"><title>{label} budget {limit:g} s</title></line>'
-                         f'<text x="{x(limit) - 2:.1f}" y="{top + 9}" text-anchor="end" fill="{colour}">{label}</text>')
-        else:
-            off_scale.append(f"{label} {limit:g} s")
-    if off_scale:
-        parts.append(f'<text x="{left + pw - 3}" y="{top + ph - 4}" text-anchor="end" fill="#8a92a3">budgets '
-                     f'&#8594; {_e(", ".join(off_scale))}</text>')
+    for frac, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):  # x axis: seconds, below the plot
+        tx = x(span * frac)
+        parts.append(f'<line x1="{tx:.1f}" y1="{axis}" x2="{tx:.1f}" y2="{axis + 3}" stroke="#5d6678"/>'
+                     f'<text x="{tx:.1f}" y="{axis + 12}" text-anchor="{anchor}" fill="#5d6678">'
+                     f'{seconds(span * frac)}</text>')
+    for r, x0, mx, text, colour in named:  # budget marks: the dashed line in the plot, its name above it
+        ty = _row_baseline(r)
+        parts.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{axis}" stroke="{colour}" '
+                     f'stroke-dasharray="4 3"><title>{_e(text)} budget</title></line>'
+                     f'<text x="{x0:.1f}" y="{ty}" fill="{colour}">{_e(text)}</text>')
     end = max(duration, xs[-1][0])
     pts = [f"{x(xs[0][0]):.1f},{y(xs[0][1]):.1f}"]
     for (_, v0, _), (t1, v1, _) in zip(xs, xs[1:]):
@@ -174,12 +281,13 @@ def progress_svg(run: dict[str, Any], budget: dict[str, Any]) -> str:
         pts.append(f"{x(t1):.1f},{y(v1):.1f}")
     pts.append(f"{x(end):.1f},{y(xs[-1][1]):.1f}")
     parts.append(f'<polyline fill="none" stroke="#2b6cb0" stroke-width="2" points="{" ".join(pts)}"/>')
-    last_t, last_v, last_state = xs[-1]
     colour = {"3": "#17622b", "4": "#c53030"}.get(last_state, "#2b6cb0")
     for t, v, _ in xs[:1] + xs[-1:]:
         parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" fill="{colour}"/>')
-    parts.append(f'<text x="{left + 4}" y="{top + 10}" fill="#1d2330">last {last_v * 100:.0f}% '
-                 f'{_e(STATES.get(last_state, "state " + last_state))} at {last_t:.3g} s</text></svg>')
+    for i, line in enumerate(footer):
+        parts.append(f'<text x="1" y="{axis + 12 + LINE_H * (i + 1)}" fill="{"#1d2330" if i == 0 else "#8a92a3"}">'
+                     f'{_e(line)}</text>')
+    parts.append("</svg>")
     return "".join(parts)
 
 
@@ -214,8 +322,8 @@ def _banner(data: dict[str, Any]) -> str:
 def _verdict_table(data: dict[str, Any], img: dict[str, Any]) -> str:
     """Per release: gated, the platform's answer, the conformance verdict, the rules broken."""
     gate = set(data.get("settings", {}).get("gate") or data.get("releases", []))
-    out = ["<table class=verdicts><tr><th>platform release</th><th>gated</th><th>platform accepts</th>"
-           "<th>verdict</th><th>MUST broken</th><th>SHOULD broken</th></tr>"]
+    out = ['<div class="scroll"><table class="verdicts stack"><tr><th>platform release</th><th>gated</th>'
+           "<th>platform accepts</th><th>verdict</th><th>MUST broken</th><th>SHOULD broken</th></tr>"]
     for row in img.get("compatibility", []):
         accepts = row.get("platform_accepts")
         plat = ", ".join(row.get("platform_must") or [])
@@ -224,7 +332,7 @@ def _verdict_table(data: dict[str, Any], img: dict[str, Any]) -> str:
                    f"<td>{cell}</td><td>{_pill(row['verdict'])}<br><small>{_e(row.get('words', ''))}</small></td>"
                    f"<td>{_e(', '.join(row['must'])) or '&ndash;'}</td>"
                    f"<td>{_e(', '.join(row['should'])) or '&ndash;'}</td></tr>")
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -244,12 +352,14 @@ def _identity(img: dict[str, Any]) -> str:
             ("start command", f"<code>{_e(command)}</code>" if command else "none (LC-02)")]
     for note in img.get("notes") or []:
         rows.append(("note", _e(note)))
-    return '<table class="kv">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    return ('<div class="scroll"><table class="kv">' + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+            + "</table></div>")
 
 
 def _runs(data: dict[str, Any], image: str) -> str:
     budget = data.get("settings", {}).get("budget") or {}
-    out = ["<table><tr><th>run</th><th>exit</th><th>time</th><th>progress</th><th>what the run read</th></tr>"]
+    out = ['<div class="scroll"><table class="runs stack"><tr><th>run</th><th>exit</th><th>time</th><th>progress</th>'
+           "<th>what the run read</th></tr>"]
     for run in data.get("runs", []):
         if run.get("image", image) != image:
             continue
@@ -275,7 +385,7 @@ def _runs(data: dict[str, Any], image: str) -> str:
                    f'<td class="exit">{status if failed else _e(status)}{diag}</td>'
                    f'<td>{float(run.get("duration_s") or 0):.1f} s{when}</td>'
                    f'<td>{progress_svg(run, budget)}</td><td>{read}</td></tr>')
-    out.append("</table>")
+    out.append("</table></div>")
     return "".join(out)
 
 
@@ -300,14 +410,15 @@ def _findings(data: dict[str, Any], image: str, runs: dict[str, dict[str, Any]])
         fixes = list(dict.fromkeys(f["fix"] for f in fs if f.get("fix")))
         for fix in fixes:
             out.append(f'<div class="fix"><strong>Fix:</strong> {_e(fix)}</div>')
-        out.append('<table class="loc"><tr><th>run</th><th>where</th><th>what</th><th>found</th><th>expected</th></tr>')
+        out.append('<div class="scroll"><table class="loc stack"><tr><th>run</th><th>where</th><th>what</th><th>found</th>'
+                   "<th>expected</th></tr>")
         for f in fs:
             where = (f.get("file") or "") + (f":{f['where']}" if f.get("where") else "")
             lost = f"<br><small>silently lost by the platform: {_e(f['lost'])}</small>" if f.get("lost") is not None else ""
             lost += "".join(f"<br><small>consequence of the same failure: {_e(c)}</small>" for c in f.get("context") or [])
             out.append(f"<tr><td>{_e(f['run'])}</td><td><code>{_e(where or '-')}</code></td><td>{_e(f['message'])}"
                        f"{lost}</td><td>{_e(f.get('found') or '-')}</td><td>{_e(f.get('expected') or '-')}</td></tr>")
-        out.append("</table>")
+        out.append("</table></div>")
         for run_id in dict.fromkeys(f["run"] for f in fs):
             excerpt = ((runs.get(run_id) or {}).get("error_excerpt") or {}).get("lines") or []
             if excerpt:  # the real error first, wherever the log printed it
@@ -374,8 +485,9 @@ def _rules_checked(data: dict[str, Any], image: str) -> str:
     head = "".join(f"<th>platform {_e(r)}</th>" for r in releases)
     total = "".join(f"<td><strong>{c['pass']} passed</strong>, {c['fail']} failed, {c['not evaluated']} not "
                     f"evaluated, {c['n/a']} n/a</td>" for c in counts.values())
-    return (f"<table><tr><th>rule</th><th>what it checks</th><th>basis</th>{head}</tr><tr><td colspan=3><strong>"
-            f"total ({len(rules)} rules)</strong></td>{total}</tr>{''.join(body)}</table>")
+    return (f'<div class="scroll"><table class="rules"><tr><th>rule</th><th>what it checks</th><th>basis</th>{head}'
+            f"</tr><tr><td colspan=3><strong>total ({len(rules)} rules)</strong></td>{total}</tr>{''.join(body)}"
+            "</table></div>")
 
 
 def reproduce_command(data: dict[str, Any]) -> str:
@@ -422,8 +534,8 @@ def _inputs_tried(data: dict[str, Any], image: str) -> str:
         rows.append(f"<tr><td>{_e(r['search'])} ({_e(r['run_kind'])})</td><td>{_e(r['tried'])} of {_e(r['examples'])}"
                     f"{' (budget spent)' if r.get('budget_spent') else ''}</td><td>{_e(covered)}</td>"
                     f"<td>{outcome}</td></tr>")
-    return ("<table><tr><th>search</th><th>inputs tried</th><th>covered</th><th>outcome</th></tr>" + "".join(rows)
-            + "</table>")
+    return ('<div class="scroll"><table class="fuzz stack"><tr><th>search</th><th>inputs tried</th><th>covered</th>'
+            "<th>outcome</th></tr>" + "".join(rows) + "</table></div>")
 
 
 def render_certificate(data: dict[str, Any]) -> str:
@@ -431,7 +543,9 @@ def render_certificate(data: dict[str, Any]) -> str:
     settings = data.get("settings", {})
     runs = {r["id"]: r for r in data.get("runs", [])}
     images = data.get("images", [])
-    out = ['<!doctype html><html lang=en><head><meta charset=utf-8><title>YMIR executor conformance certificate'
+    out = ['<!doctype html><html lang=en><head><meta charset=utf-8>'
+           '<meta name="viewport" content="width=device-width, initial-scale=1">'
+           '<title>YMIR executor conformance certificate'
            f'{": " + _e(images[0]["image"]) if len(images) == 1 else ""}</title><style>{CSS}</style></head>'
            '<body><main>']
     out.append("<h1>YMIR executor conformance certificate</h1>")

@@ -160,6 +160,23 @@ def test_trained_alphabetically_named_in_config_order_is_recognised(infer: Kit) 
     assert "trained with class_names sorted alphabetically" in lines[0]
 
 
+def test_objects_of_unselected_labels_are_not_part_of_the_truth(infer: Kit) -> None:
+    """The images hold objects of a label the training did not select (car: in the dataset, not in class_names).
+    A model that rightly ignores them is not short of matches; one that calls them by a selected name gets
+    unmatched boxes, not a fake mapping; the alphabetical re-ordering is still found among the selected ones."""
+    cycle = ["person", "cat", "car", "dog"]
+    truth = setup(infer, per_image=8, cycle=cycle)
+    selected = {b: [(n, box) for n, box in objs if n != "car"] for b, objs in truth.items()}
+    det(infer, selected)
+    a = analyse(view(infer))
+    assert a is not None and a.matches == a.identity_agreement == 18 and a.true_objects == 18
+    assert in03(infer) == (Status.PASSED, [])
+    det(infer, {b: [(n if n != "car" else "dog", box) for n, box in objs] for b, objs in truth.items()})
+    assert in03(infer) == (Status.PASSED, []) and analyse(view(infer)).matches == 18  # type: ignore[union-attr]
+    det(infer, selected, name=lambda n: SORTED[n])
+    assert in03(infer)[0] == Status.FAILED
+
+
 def test_names_are_normalised_and_keys_may_be_paths(infer: Kit) -> None:
     det(infer, setup(infer), name=lambda n: f" {SWAP.get(n, n).upper()} ", key=lambda b: f"/in/assets/xx/{b}")
     assert in03(infer)[0] == Status.FAILED

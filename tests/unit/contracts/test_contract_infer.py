@@ -81,6 +81,8 @@ def test_inf04_crashing_boxes(make: KitFactory, mutate: Any) -> None:
     mutate(first_boxes(d)[0])
     kit.infer_json(d)
     assert kit.failed() == {"INF-04"}
+    for v in kit.violations("INF-04"):  # an expectation, not a pointer to the fix
+        assert v.expected and "in the fix" not in v.expected
 
 
 def test_inf04_integral_float_and_numeric_string_coords_are_accepted(make: KitFactory) -> None:
@@ -226,6 +228,16 @@ def test_inf11_file_name_with_directory_loses_annotations(make: KitFactory) -> N
     assert v.lost == 2 and v.level == Level.MUST
 
 
+def test_inf04_expected_names_the_integer(make: KitFactory) -> None:
+    kit = make("infer")
+    d = doc(kit)
+    first_boxes(d)[0]["box"].update(x=12.5)
+    kit.infer_json(d)
+    (v,) = kit.violations("INF-04")
+    assert v.found == "12.5" or "12.5" in v.found
+    assert v.expected == "an integer, e.g. 12"
+
+
 def test_inf12_rle_counts_list_crashes(make: KitFactory) -> None:
     kit = make("infer", INSTSEG)
     d = doc(kit)
@@ -249,6 +261,8 @@ def test_inf12_annotation_schema(make: KitFactory, mutate: Any) -> None:
     mutate(d["annotations"][0])
     kit.infer_json(d)
     assert kit.failed() == {"INF-12"}
+    for v in kit.violations("INF-12"):  # an expectation, not a pointer to the fix
+        assert v.expected and "in the fix" not in v.expected
 
 
 def test_inf12_one_polygon_is_fine(make: KitFactory) -> None:

@@ -62,3 +62,32 @@ def test_scopes() -> None:
     assert REGISTRY["INF-04"].tasks == {Task.INFER}
     for rule in ("V1", "MON-01", "MON-07", "MON-08", "LC-07"):
         assert not REGISTRY[rule].needs_success, rule
+
+
+def test_every_expected_states_an_expectation() -> None:
+    """A finding's "expected" column says what is expected, never "see ... in the fix": every literal expected=
+    text in the checks is an expectation, and every Violation the checks make names one."""
+    import ast
+    from pathlib import Path
+
+    import ymir_conformance.contracts as contracts_pkg
+
+    pointers, missing = [], []
+    for path in sorted(Path(contracts_pkg.__file__).parent.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Violation"):
+                continue
+            kws = {k.arg: k.value for k in node.keywords}
+            if None in kws:  # Violation(**...): copies another one's
+                continue
+            internal = any(isinstance(sub, ast.Constant) and "internal error" in str(sub.value)
+                           for sub in ast.walk(node))  # a bug of the suite has no expectation
+            if "expected" not in kws and not internal:
+                missing.append(f"{path.name}:{node.lineno}")
+            for sub in ast.walk(kws.get("expected", ast.Constant(""))):
+                if isinstance(sub, ast.Constant) and isinstance(sub.value, str) and (
+                        "in the fix" in sub.value or sub.value.lower().startswith("see ")):
+                    pointers.append(f"{path.name}:{node.lineno}: {sub.value!r}")
+    assert not pointers, pointers
+    assert not missing, missing

@@ -53,6 +53,7 @@ def test_tr02_percentage_metric(make: KitFactory) -> None:
     kit.result_yaml(res)
     assert kit.failed() == {"TR-02"}
     assert "percentage" in kit.violations("TR-02")[0].message
+    assert kit.violations("TR-02")[0].expected == "mAP: 0.653 (a float in [0, 1])"  # the value it stands for
 
 
 @pytest.mark.parametrize("field,value", [("timestamp", "yesterday"), ("files", "epoch20.pt"), ("tp", -1),
@@ -63,7 +64,11 @@ def test_tr02_stage_schema(make: KitFactory, field: str, value: Any) -> None:
     res["model_stages"]["epoch10"][field] = value
     kit.result_yaml(res)
     assert kit.failed() == {"TR-02"}
-    assert kit.violations("TR-02")[0].where == f"model_stages.epoch10.{field}"
+    v = kit.violations("TR-02")[0]
+    assert v.where == f"model_stages.epoch10.{field}"
+    assert v.expected and "fix" not in v.expected and v.expected.startswith(
+        {"timestamp": "an integer", "files": "a list of file names", "tp": "tp: an integer >= 0",
+         "stage_name": "stage_name: epoch10", "mAR": "mAR: a float in [0, 1]"}[field])
 
 
 def test_tr02_map_required_on_2_0_only(make: KitFactory) -> None:

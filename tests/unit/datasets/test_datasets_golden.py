@@ -78,6 +78,30 @@ def test_export_matches_golden(tmp_path: Path, name: str) -> None:
     _check(name, snapshot(tmp_path))
 
 
+# The platform's training data: a selection of the dataset's labels (indexes in class_names differ from the label
+# ids of the label store; "car" unselected, its objects unlabelled) and a test split (test-index.tsv).
+LABELS = ("car", "dog", "person", "cat")
+SELECTED = ("person", "cat", "dog")
+SUBSET_CASES: dict[str, tuple[ObjectType, str]] = {
+    "det-ark-subset-test-2.5": (ObjectType.DETECTION, "det-ark:raw"),
+    "det-voc-subset-test-2.5": (ObjectType.DETECTION, "det-voc:raw"),
+    "instseg-seg-coco-subset-test-2.5": (ObjectType.INSTANCE_SEGMENTATION, "seg-coco:raw"),
+}
+
+
+@pytest.mark.parametrize("name", list(SUBSET_CASES))
+def test_class_subset_and_test_split_match_golden(tmp_path: Path, name: str) -> None:
+    object_type, export_format = SUBSET_CASES[name]
+    scenes = list(generate_scenes(SEED + 2, 4, object_type, LABELS, min_size=(48, 32), max_size=(96, 64),
+                                  image_exts=("bmp",)))
+    assert "car" in {o.class_name for sc in scenes for o in sc.objects}  # an unselected label is drawn
+    summary = export_training_set(tmp_path, train=scenes[:2], val=scenes[2:3], test=scenes[3:], class_names=SELECTED,
+                                  label_names=LABELS, export_format=export_format, release=Release(2, 5))
+    assert summary.images == {"train": 2, "val": 1, "test": 1}
+    assert "car" not in summary.objects_per_class
+    _check(name, snapshot(tmp_path))
+
+
 def test_candidates_match_golden(tmp_path: Path) -> None:
     scenes = _scenes(ObjectType.DETECTION, seed=SEED + 1)
     export_candidates(tmp_path / "dataset", scenes)

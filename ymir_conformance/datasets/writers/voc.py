@@ -23,8 +23,9 @@ def render_voc(scene: Scene, labelled: Labelled, class_names: Sequence[str], ass
                image_quality: float = IMAGE_QUALITY) -> str:
     """``asset_path`` is the in-container asset path the platform puts in ``<filename>``.
 
-    ``image_quality``: the gt pass writes the stored value (-1 when unknown); the predictions pass gets no image
-    cks, so the platform writes the protobuf default 0.
+    ``image_quality``: the gt pass writes the stored value, which the platform's VOC import sets to -1.0 when the
+    user's XML has none (``annotations._import_annotations_voc_xml``); the predictions pass gets no image cks, so
+    the platform writes the protobuf default 0 (both checked by tests/differential/test_in_differential.py).
     """
     root = ElementTree.Element("annotation")
     _sub(root, "folder", "folder")
