@@ -38,8 +38,13 @@ def test_default_workers(monkeypatch: pytest.MonkeyPatch) -> None:
     from ymir_conformance.datasets import generate
 
     monkeypatch.delenv("YMIR_DATASET_WORKERS", raising=False)
+    # a process with no other thread (the test process may run daemon threads of earlier tests)
+    monkeypatch.setattr(generate.threading, "active_count", lambda: 1)
     assert generate.default_workers(40) == 0  # the quick and standard profiles stay in-process
     assert generate.default_workers(10_000) >= 1
+    monkeypatch.setattr(generate.threading, "active_count", lambda: 3)
+    assert generate.default_workers(10_000) == 0  # never fork a process that runs other threads
+    monkeypatch.setattr(generate.threading, "active_count", lambda: 1)
     monkeypatch.setenv("YMIR_DATASET_WORKERS", "0")
     assert generate.default_workers(10_000) == 0
 
