@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from .. import guard
 from ..datasets.palette import class_colour
 from ..datasets.scene import Scene, SceneObject
 from ..datasets.shapes import mask_box
@@ -154,12 +156,13 @@ def in_digest(in_dir: Path) -> str:
         for name in entries:
             path = os.path.join(dirpath, name)
             rel = os.path.normpath(os.path.join(rel_dir, name))
-            if os.path.islink(path) and os.path.isdir(path):  # /in/assets -> the asset cache
-                for sub, _, files in sorted(os.walk(path)):
-                    for f in sorted(files):
-                        p = os.path.join(sub, f)
-                        h.update(f"{rel}/{os.path.relpath(p, path)}\0".encode())
-                        h.update(Path(p).read_bytes())
+            if os.path.islink(path) and os.path.isdir(path):  # /in/assets -> the asset cache, which the image
+                # can write: read through the guarded door (no link followed, regular files only, capped)
+                cache = Path(os.path.realpath(path))  # the link is the suite's own
+                for sub, st in sorted(guard.walk(cache)):
+                    if stat.S_ISREG(st.st_mode):
+                        h.update(f"{rel}/{sub}\0".encode())
+                        h.update(guard.read_bytes(cache, sub, guard.CAPS["asset"]))
                 continue
             data = Path(path).read_bytes()
             if name == "candidate-src-index.tsv":
