@@ -31,6 +31,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .printable import CUT_MARKER, strip_ansi
+from .printable import printable as show
+
 MODES = ("off", "auto", "all")
 DEFAULT_MODE = "auto"
 RETRY_MAX_S = 120.0  # auto: a run that took longer than this is not retried (its evidence is still reported)
@@ -129,14 +132,10 @@ _NETWORK = [
 _URL = re.compile(r"\b(?:https?|ftp|s3|git)://[^\s'\"<>()\[\]{},]+", re.IGNORECASE)
 _HOST_PORT = re.compile(r"host=['\"](?P<host>[^'\"]+)['\"],\s*port=(?P<port>\d+)")
 _LOOPBACK = re.compile(r"\b(?:localhost|127\.\d+\.\d+\.\d+|::1|0\.0\.0\.0)\b")
-_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def printable(text: str, limit: int = SHOWN_CHARS) -> str:
-    """A log excerpt safe to print: ANSI/OSC sequences and control characters removed, cut to ``limit``."""
-    clean = _CONTROL.sub("", text).strip()
-    clean = clean.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates -> \udc80
-    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+    """A log excerpt safe to print (printable.py: ANSI/OSC sequences removed, other controls and lone surrogates
+    shown escaped), at most ``limit`` characters with its cut marker."""
+    return show(strip_ansi(text).strip(), limit=limit - len(CUT_MARKER))
 
 
 def _permission(line: str) -> Evidence | None:
